@@ -1,0 +1,103 @@
+"""Building the networks of an algorithm and running the shared agent RNN over agents and time."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from wqmix.config import AlgoConfig, NetworkConfig
+from wqmix.envs.base import EnvSpec
+from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, QMixer, VDNMixer
+
+Params = dict[str, Any]
+"""Parameters by network: "agent", "mixer", and with a central estimator "central_agent" and
+"central_mixer"."""
+
+
+class Networks(NamedTuple):
+    """The modules of one algorithm (static; parameters live in `Params`)."""
+
+    agent: AgentRNN
+    mixer: nn.Module
+    central_agent: AgentRNN | None
+    central_mixer: CentralMixer | None
+    num_agents: int
+    num_actions: int
+    obs_last_action: bool
+    obs_agent_id: bool
+
+    @property
+    def input_dim_extra(self) -> int:
+        return self.num_actions * self.obs_last_action + self.num_agents * self.obs_agent_id
+
+
+def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Networks:
+    mixer: nn.Module
+    if algo.mixer == "qmix":
+        mixer = QMixer(embed=network.mixer_embed, hypernet_embed=network.hypernet_embed)
+    elif algo.mixer == "vdn":
+        mixer = VDNMixer()
+    else:
+        mixer = IndependentHeads()
+    central_agent = central_mixer = None
+    if algo.central:
+        central_agent = AgentRNN(hidden=network.central_agent_hidden, num_actions=spec.num_actions)
+        central_mixer = CentralMixer(hidden=network.central_mixer_hidden)
+    return Networks(
+        agent=AgentRNN(hidden=network.agent_hidden, num_actions=spec.num_actions),
+        mixer=mixer,
+        central_agent=central_agent,
+        central_mixer=central_mixer,
+        num_agents=spec.num_agents,
+        num_actions=spec.num_actions,
+        obs_last_action=network.obs_last_action,
+        obs_agent_id=network.obs_agent_id,
+    )
+
+
+def agent_inputs(networks: Networks, obs: jax.Array, prev_actions: jax.Array) -> jax.Array:
+    """obs ‖ one-hot previous action ‖ one-hot agent id.
+
+    obs: (..., agents, obs_dim) float; prev_actions: (..., agents) int, -1 before the first step
+    (one-hot of -1 is all zeros). Returns (..., agents, obs_dim + extra).
+    """
+    parts = [obs]
+    if networks.obs_last_action:
+        parts.append(jax.nn.one_hot(prev_actions, networks.num_actions, dtype=obs.dtype))
+    if networks.obs_agent_id:
+        ids = jnp.eye(networks.num_agents, dtype=obs.dtype)
+        parts.append(jnp.broadcast_to(ids, (*obs.shape[:-1], networks.num_agents)))
+    return jnp.concatenate(parts, axis=-1)
+
+
+def unroll_agents(agent: AgentRNN, params: Any, hidden: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Run the shared agent RNN for every agent over time.
+
+    hidden: (B, agents, H); inputs: (T, B, agents, in). Returns (hidden (B, agents, H),
+    q (T, B, agents, actions)). Agents are folded into the batch: one network for all.
+    """
+    T, B, n, _ = inputs.shape
+    h, q = agent.apply(params, hidden.reshape(B * n, -1), inputs.reshape(T, B * n, -1))
+    return h.reshape(B, n, -1), q.reshape(T, B, n, -1)
+
+
+def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
+    """Fresh parameters of every network of the algorithm."""
+    n = spec.num_agents
+    in_dim = spec.obs_dim + networks.input_dim_extra
+    dummy_inputs = jnp.zeros((1, 1, in_dim))
+    dummy_qs = jnp.zeros((1, n))
+    dummy_state = jnp.zeros((1, spec.state_dim))
+    keys = jax.random.split(key, 4)
+    params: Params = {
+        "agent": networks.agent.init(keys[0], jnp.zeros((1, networks.agent.hidden)), dummy_inputs),
+        "mixer": networks.mixer.init(keys[1], dummy_qs, dummy_state),
+    }
+    if networks.central_agent is not None:
+        params["central_agent"] = networks.central_agent.init(
+            keys[2], jnp.zeros((1, networks.central_agent.hidden)), dummy_inputs)
+        params["central_mixer"] = networks.central_mixer.init(keys[3], dummy_qs, dummy_state)
+    return params

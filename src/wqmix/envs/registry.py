@@ -1,0 +1,20 @@
+"""Environment registry: one table from a name to its typed config class."""
+
+from __future__ import annotations
+
+from wqmix.envs.matrix_game import MatrixGameConfig
+from wqmix.errors import ConfigError
+
+EnvConfig = MatrixGameConfig
+"""The union of the registered env config classes (each has `name`, `validate`, `make`)."""
+
+ENV_CONFIGS: dict[str, type[EnvConfig]] = {
+    MatrixGameConfig.name: MatrixGameConfig,
+}
+
+
+def env_config_for(name: str) -> EnvConfig:
+    """The default config of the registered environment `name`."""
+    if name not in ENV_CONFIGS:
+        raise ConfigError("env", name, "must be one of " + ", ".join(ENV_CONFIGS))
+    return ENV_CONFIGS[name]()

@@ -1,0 +1,167 @@
+"""One update function for OW-QMIX, CW-QMIX, QMIX, VDN, IQL and the paper's ablation.
+
+The algorithms differ in three pieces chosen from the config: the mixer (QMIX, VDN, none),
+where the target comes from (the target central Q-hat* or the algorithm's own target
+networks), and the weight of each squared TD error (none, OW, CW). Everything else is shared.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from wqmix import losses
+from wqmix.action import masked_greedy
+from wqmix.agents import Networks, Params, agent_inputs, unroll_agents
+from wqmix.buffer import Episodes
+from wqmix.config import AlgoConfig, OptimConfig
+
+
+@struct.dataclass
+class LearnerState:
+    params: Params
+    target_params: Params
+    opt_state: Any
+
+
+@struct.dataclass
+class UpdateMetrics:
+    loss: jax.Array
+    qmix_loss: jax.Array
+    central_loss: jax.Array
+    mean_weight: jax.Array  # mean of w over valid steps
+    grad_norm: jax.Array  # global norm before clipping
+    q_taken_mean: jax.Array
+    target_mean: jax.Array
+    td_error_abs: jax.Array
+
+
+def make_optimizer(optim: OptimConfig) -> optax.GradientTransformation:
+    """Global-norm clipping over all parameters, then RMSprop (PyTorch semantics: eps outside
+    the square root, no bias correction) or Adam."""
+    if optim.name == "rmsprop":
+        base = optax.rmsprop(optim.lr, decay=optim.rmsprop_decay, eps=optim.eps, eps_in_sqrt=False)
+    else:
+        base = optax.adam(optim.lr, eps=optim.eps)
+    return optax.chain(optax.clip_by_global_norm(optim.grad_norm_clip), base)
+
+
+def _pick(q: jax.Array, actions: jax.Array) -> jax.Array:
+    """q: (..., actions); actions: (...) int -> (...): the utility of the given action."""
+    return jnp.take_along_axis(q, actions[..., None], axis=-1)[..., 0]
+
+
+def _time_major(x: jax.Array) -> jax.Array:
+    return jnp.swapaxes(x, 0, 1)
+
+
+def make_loss(algo: AlgoConfig, networks: Networks):
+    """loss(params, target_params, batch) -> (loss, UpdateMetrics without grad_norm)."""
+
+    def agent_utilities(agent, params, inputs):
+        B, n = inputs.shape[1], inputs.shape[2]
+        hidden = jnp.zeros((B, n, agent.hidden))
+        return unroll_agents(agent, params, hidden, inputs)[1]  # (T+1, B, agents, actions)
+
+    def loss_fn(params: Params, target_params: Params, batch: Episodes):
+        obs = _time_major(batch.obs)  # (T+1, B, agents, obs)
+        state = _time_major(batch.state)  # (T+1, B, state)
+        avail = _time_major(batch.avail)  # (T+1, B, agents, actions)
+        actions = _time_major(batch.actions)  # (T, B, agents)
+        reward = _time_major(batch.reward)[..., None]  # (T, B, 1)
+        terminated = _time_major(batch.terminated)[..., None]  # (T, B, 1)
+        filled = _time_major(batch.filled)  # (T, B)
+        prev_actions = jnp.concatenate([jnp.full_like(actions[:1], -1), actions], axis=0)  # (T+1, B, agents)
+        inputs = agent_inputs(networks, obs, prev_actions)
+
+        # Online QMIX (or VDN / IQL) utilities; their greedy joint action u*(s) at every step.
+        q = agent_utilities(networks.agent, params["agent"], inputs)
+        greedy = masked_greedy(jax.lax.stop_gradient(q), avail)  # (T+1, B, agents)
+        q_tot = networks.mixer.apply(params["mixer"], _pick(q[:-1], actions), state[:-1])  # (T, B, heads)
+
+        # Target values V(s') = Q(s', u*(s')) from the target central Q-hat* (WQMIX) or from the
+        # algorithm's own target networks (QMIX, VDN, IQL, ablation). CW also needs them at s.
+        agent_key, mixer_key = ("central_agent", "central_mixer") if algo.central else ("agent", "mixer")
+        target_q = agent_utilities(getattr(networks, agent_key), target_params[agent_key], inputs)
+        target_greedy_q = _pick(target_q, greedy)  # (T+1, B, agents)
+        target_mixer = functools.partial(getattr(networks, mixer_key).apply, target_params[mixer_key])
+        if algo.weighting == "cw":
+            target_greedy_value = target_mixer(target_greedy_q, state)  # (T+1, B, heads)
+            next_value, current_greedy_value = target_greedy_value[1:], target_greedy_value[:-1]
+        else:  # the mixer only where it is needed: s_1 .. s_T
+            next_value = target_mixer(target_greedy_q[1:], state[1:])  # (T, B, heads)
+
+        # Targets y; a time-limit cut (last filled step, not terminated) bootstraps.
+        next_filled = jnp.concatenate([filled[1:], jnp.zeros_like(filled[:1])], axis=0)
+        truncated = (filled & ~next_filled)[..., None] & ~terminated
+        heads = q_tot.shape[-1]
+        reward, terminated, truncated = (jnp.broadcast_to(x, (*x.shape[:-1], heads))
+                                         for x in (reward, terminated, truncated))
+        if algo.td_lambda > 0:
+            y = losses.lambda_targets(reward, terminated, truncated, next_value, algo.gamma, algo.td_lambda)
+        else:
+            y = losses.one_step_targets(reward, terminated, next_value, algo.gamma)
+        y = jax.lax.stop_gradient(y)
+        mask = jnp.broadcast_to(filled[..., None], y.shape)
+
+        # The weighting: the whole of Weighted QMIX's change to the QMIX loss.
+        if algo.weighting == "ow":
+            w = losses.ow_weights(q_tot, y, algo.alpha)
+        elif algo.weighting == "cw":
+            w = losses.cw_weights(actions, greedy[:-1], y[..., 0], current_greedy_value[..., 0], algo.alpha)[..., None]
+        else:
+            w = jnp.ones_like(y)
+        w = jax.lax.stop_gradient(w)
+        qmix_loss = losses.masked_weighted_mse(q_tot, y, w, mask)
+
+        # Q-hat* itself learns the same targets, unweighted.
+        central_loss = jnp.zeros(())
+        if algo.central:
+            central_q = agent_utilities(networks.central_agent, params["central_agent"], inputs[:-1])
+            central_q_tot = networks.central_mixer.apply(
+                params["central_mixer"], _pick(central_q, actions), state[:-1])
+            central_loss = losses.masked_weighted_mse(central_q_tot, y, jnp.ones_like(y), mask)
+
+        loss = algo.qmix_loss_coef * qmix_loss + algo.central_loss_coef * central_loss
+        metrics = UpdateMetrics(
+            loss=loss,
+            qmix_loss=qmix_loss,
+            central_loss=central_loss,
+            mean_weight=losses.masked_mean(w, mask),
+            grad_norm=jnp.zeros(()),
+            q_taken_mean=losses.masked_mean(q_tot, mask),
+            target_mean=losses.masked_mean(y, mask),
+            td_error_abs=losses.masked_mean(jnp.abs(q_tot - y), mask),
+        )
+        return loss, metrics
+
+    return loss_fn
+
+
+def make_update(algo: AlgoConfig, networks: Networks, optimizer: optax.GradientTransformation):
+    """update(learner_state, batch) -> (learner_state, UpdateMetrics): one gradient step."""
+    loss_fn = make_loss(algo, networks)
+
+    def update(state: LearnerState, batch: Episodes) -> tuple[LearnerState, UpdateMetrics]:
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, state.target_params, batch)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = metrics.replace(grad_norm=optax.global_norm(grads))
+        return LearnerState(params=params, target_params=state.target_params, opt_state=opt_state), metrics
+
+    return update
+
+
+def init_learner(params: Params, optimizer: optax.GradientTransformation) -> LearnerState:
+    return LearnerState(params=params, target_params=jax.tree_util.tree_map(jnp.copy, params),
+                        opt_state=optimizer.init(params))
+
+
+def copy_targets(state: LearnerState) -> LearnerState:
+    """Hard update: every target network becomes a copy of its online network."""
+    return state.replace(target_params=state.params)

@@ -1,0 +1,87 @@
+"""The maths of Weighted QMIX as small pure functions (rlax style).
+
+Arrays are time-major: `(T, ...)` where trailing axes (batch, heads) broadcast. Targets and
+weights are constants for the gradient; the learner applies `jax.lax.stop_gradient`.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+
+
+def one_step_targets(reward: jax.Array, terminated: jax.Array, next_value: jax.Array,
+                     gamma: float) -> jax.Array:
+    """y_t = r_t + gamma * (1 - terminated_t) * V(s_{t+1}).
+
+    A step cut by the time limit is not terminated, so it bootstraps from V(s_{t+1}) like any
+    other step. Shapes: all `(T, ...)`, equal.
+    """
+    chex.assert_equal_shape([reward, terminated, next_value])
+    chex.assert_type(terminated, bool)
+    return reward + gamma * (1.0 - terminated.astype(reward.dtype)) * next_value
+
+
+def lambda_targets(reward: jax.Array, terminated: jax.Array, truncated: jax.Array,
+                   next_value: jax.Array, gamma: float, lam: float) -> jax.Array:
+    """TD(lambda) targets, computed backwards over time:
+
+        G_t = r_t + gamma * (1 - terminated_t) * ((1 - l_t) * V(s_{t+1}) + l_t * G_{t+1}),
+        l_t = lam * (1 - terminated_t) * (1 - truncated_t),
+
+    so an episode's last step (terminated or cut by the time limit) never mixes in the padded
+    steps that follow it, and a time-limit cut bootstraps from V(s_{t+1}). With lam = 0 these
+    are the one-step targets. Shapes: all `(T, ...)`, equal.
+    """
+    chex.assert_equal_shape([reward, terminated, truncated, next_value])
+    chex.assert_type([terminated, truncated], bool)
+    not_terminated = 1.0 - terminated.astype(reward.dtype)
+    step_lambda = lam * not_terminated * (1.0 - truncated.astype(reward.dtype))
+
+    def backward(next_return, inputs):
+        r_t, cont_t, lam_t, v_tp1 = inputs
+        g_t = r_t + gamma * cont_t * ((1.0 - lam_t) * v_tp1 + lam_t * next_return)
+        return g_t, g_t
+
+    _, returns = jax.lax.scan(backward, next_value[-1], (reward, not_terminated, step_lambda, next_value),
+                              reverse=True)
+    return returns
+
+
+def ow_weights(q_tot: jax.Array, targets: jax.Array, alpha: float) -> jax.Array:
+    """Optimistic weighting (OW-QMIX): w = 1 where Q_tot(s, u) < y (the joint action may be
+    underestimated), else alpha. Shapes: `(...)`, equal."""
+    chex.assert_equal_shape([q_tot, targets])
+    return jnp.where(q_tot < targets, 1.0, alpha).astype(q_tot.dtype)
+
+
+def cw_weights(actions: jax.Array, greedy_actions: jax.Array, targets: jax.Array,
+               central_greedy_value: jax.Array, alpha: float) -> jax.Array:
+    """Central weighting (CW-QMIX): w = 1 where the joint action is online QMIX's greedy one
+    (every agent) or y > Q-hat*(s, greedy joint action), else alpha.
+
+    Shapes: `actions`, `greedy_actions` `(..., agents)`; `targets`, `central_greedy_value` `(...)`.
+    """
+    chex.assert_equal_shape([actions, greedy_actions])
+    chex.assert_equal_shape([targets, central_greedy_value])
+    chex.assert_equal_shape_prefix([actions, targets], targets.ndim)
+    is_greedy = jnp.all(actions == greedy_actions, axis=-1)
+    return jnp.where(is_greedy | (targets > central_greedy_value), 1.0, alpha).astype(targets.dtype)
+
+
+def masked_weighted_mse(predictions: jax.Array, targets: jax.Array, weights: jax.Array,
+                        mask: jax.Array) -> jax.Array:
+    """sum(mask * w * (prediction - y)^2) / sum(mask): the mean over valid entries (the
+    official code's normalisation). An all-invalid batch gives 0, never NaN."""
+    chex.assert_equal_shape([predictions, targets, weights, mask])
+    mask = mask.astype(predictions.dtype)
+    squared = weights * jnp.square(predictions - targets)
+    return jnp.sum(mask * squared) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean of `values` over the entries where `mask` is true (0 when there are none)."""
+    chex.assert_equal_shape([values, mask])
+    mask = mask.astype(values.dtype)
+    return jnp.sum(mask * values) / jnp.maximum(jnp.sum(mask), 1.0)

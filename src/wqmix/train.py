@@ -1,0 +1,219 @@
+"""Training compiled end to end: rollout, replay, update and target copies inside `jit`.
+
+`make_train(config)` returns `train(key)`, which runs a whole training in one compiled call.
+The command line uses the same `Trainer` in chunks (`run_chunk`), so the host can log and draw
+the progress bar between compiled calls. `jax.vmap` over the keys trains many seeds at once.
+
+One iteration: every one of the `num_envs` environments plays one episode (epsilon-greedy on
+the online agent network); the episodes go into the replay buffer; once it holds `batch_size`
+episodes, `updates_per_iteration` gradient updates each sample a batch; every
+`target_update_interval` episodes the target networks become copies of the online ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from wqmix import action, buffer as replay
+from wqmix.agents import Networks, Params, agent_inputs, init_params, make_networks, unroll_agents
+from wqmix.buffer import Episodes, ReplayBuffer
+from wqmix.config import Config, validate
+from wqmix.envs.base import Environment, check_env
+from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer,
+                           make_update)
+
+
+@struct.dataclass
+class TrainState:
+    """The whole training state of one seed, as one pytree."""
+
+    learner: LearnerState
+    buffer: ReplayBuffer
+    key: jax.Array
+    env_steps: jax.Array  # () int32
+    episodes: jax.Array  # () int32
+    updates: jax.Array  # () int32
+    last_target_update_episode: jax.Array  # () int32
+
+
+@struct.dataclass
+class RolloutStats:
+    episode_return: jax.Array  # (E,) sum of rewards
+    episode_length: jax.Array  # (E,) steps taken
+
+
+@struct.dataclass
+class ChunkMetrics:
+    """Sums over the iterations of a chunk (the host divides)."""
+
+    iterations: jax.Array
+    episodes: jax.Array
+    env_steps: jax.Array
+    return_sum: jax.Array
+    learn_iterations: jax.Array  # iterations that ran updates
+    update: UpdateMetrics  # summed over learning iterations (each the mean of its updates)
+    epsilon: jax.Array  # at the chunk's last iteration
+
+
+def _zeros_like_tree(tree):
+    return jax.tree_util.tree_map(jnp.zeros_like, tree)
+
+
+class Trainer:
+    """The compiled pieces of a training run for one validated config."""
+
+    def __init__(self, config: Config, env: Environment | None = None):
+        self.config = config = validate(config)
+        self.env = env if env is not None else config.env.make()
+        self.spec = self.env.spec
+        self.networks: Networks = make_networks(config.algo, config.network, self.spec)
+        self.optimizer = make_optimizer(config.optim)
+        self._update = make_update(config.algo, self.networks, self.optimizer)
+
+    # ---- acting -------------------------------------------------------------------------
+
+    def rollout(self, key: jax.Array, agent_params: Any, epsilon: jax.Array, num_envs: int
+                ) -> tuple[Episodes, RolloutStats]:
+        """One episode in each of `num_envs` environments, padded to the time limit.
+
+        Environments that finish early are frozen (their state stops changing) and their
+        remaining steps are marked as padding (`filled` false)."""
+        env, spec, networks = self.env, self.spec, self.networks
+        reset_key, key = jax.random.split(key)
+        env_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
+        hidden = jnp.zeros((num_envs, spec.num_agents, networks.agent.hidden))
+        prev_actions = jnp.full((num_envs, spec.num_agents), -1, jnp.int32)
+        done = jnp.zeros((num_envs,), bool)
+
+        def freeze(active, new, old):
+            return jax.tree_util.tree_map(
+                lambda n, o: jnp.where(active.reshape(-1, *([1] * (n.ndim - 1))), n, o), new, old)
+
+        def step(carry, step_key):
+            env_state, timestep, hidden, prev_actions, done = carry
+            act_key, env_key = jax.random.split(step_key)
+            inputs = agent_inputs(networks, timestep.obs, prev_actions)  # (E, agents, in)
+            hidden, q = unroll_agents(networks.agent, agent_params, hidden, inputs[None])
+            actions = action.masked_epsilon_greedy(act_key, q[0], timestep.avail, epsilon)  # (E, agents)
+            next_env_state, next_timestep = jax.vmap(env.step)(
+                jax.random.split(env_key, num_envs), env_state, actions)
+            active = ~done
+            record = (timestep.obs, timestep.state, timestep.avail, actions,
+                      jnp.where(active, next_timestep.reward, 0.0), next_timestep.terminated & active, active)
+            done = done | next_timestep.terminated | next_timestep.truncated
+            carry = (freeze(active, next_env_state, env_state), freeze(active, next_timestep, timestep),
+                     hidden, actions, done)
+            return carry, record
+
+        (_, last, _, _, _), records = jax.lax.scan(
+            step, (env_state, timestep, hidden, prev_actions, done), jax.random.split(key, spec.time_limit))
+        obs, state, avail, actions, reward, terminated, filled = records  # each (T, E, ...)
+
+        def with_last(xs, x):  # (T, E, ...) + (E, ...) -> (E, T+1, ...)
+            return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
+
+        episodes = Episodes(
+            obs=with_last(obs, last.obs),
+            state=with_last(state, last.state),
+            avail=with_last(avail, last.avail),
+            actions=jnp.swapaxes(actions, 0, 1),
+            reward=jnp.swapaxes(reward, 0, 1),
+            terminated=jnp.swapaxes(terminated, 0, 1),
+            filled=jnp.swapaxes(filled, 0, 1),
+        )
+        stats = RolloutStats(episode_return=episodes.reward.sum(axis=1),
+                             episode_length=episodes.filled.sum(axis=1).astype(jnp.int32))
+        return episodes, stats
+
+    # ---- training -----------------------------------------------------------------------
+
+    def init(self, key: jax.Array) -> TrainState:
+        """A fresh training state; everything random derives from `key`."""
+        params_key, key = jax.random.split(key)
+        params = init_params(self.networks, self.spec, params_key)
+        zero = jnp.zeros((), jnp.int32)
+        return TrainState(
+            learner=init_learner(params, self.optimizer),
+            buffer=replay.init_buffer(self.spec, self.config.train.buffer_size),
+            key=key, env_steps=zero, episodes=zero, updates=zero, last_target_update_episode=zero,
+        )
+
+    def epsilon(self, env_steps: jax.Array) -> jax.Array:
+        ex = self.config.exploration
+        return action.linear_epsilon(env_steps, ex.epsilon_start, ex.epsilon_finish, ex.epsilon_anneal_steps)
+
+    def _learn(self, learner: LearnerState, buffer: ReplayBuffer, key: jax.Array
+               ) -> tuple[LearnerState, UpdateMetrics]:
+        cfg = self.config.train
+
+        def one_update(learner, update_key):
+            return self._update(learner, replay.sample(buffer, update_key, cfg.batch_size))
+
+        learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(key, cfg.updates_per_iteration))
+        return learner, jax.tree_util.tree_map(lambda x: x.mean(axis=0), metrics)
+
+    def iteration(self, state: TrainState) -> tuple[TrainState, ChunkMetrics]:
+        """Act (one episode per env), store, learn, maybe copy targets."""
+        cfg, algo = self.config.train, self.config.algo
+        key, rollout_key, learn_key = jax.random.split(state.key, 3)
+        epsilon = self.epsilon(state.env_steps)
+        episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, cfg.num_envs)
+        buffer = replay.insert(state.buffer, episodes)
+        env_steps = state.env_steps + stats.episode_length.sum()
+        num_episodes = state.episodes + cfg.num_envs
+
+        can_learn = buffer.size >= cfg.batch_size
+        metrics_shape = jax.eval_shape(self._learn, state.learner, buffer, learn_key)[1]
+        learner, update_metrics = jax.lax.cond(
+            can_learn,
+            lambda: self._learn(state.learner, buffer, learn_key),
+            lambda: (state.learner, _zeros_like_tree(metrics_shape)),
+        )
+        copy_now = can_learn & (num_episodes - state.last_target_update_episode >= algo.target_update_interval)
+        learner = jax.lax.cond(copy_now, copy_targets, lambda s: s, learner)
+
+        new_state = TrainState(
+            learner=learner, buffer=buffer, key=key, env_steps=env_steps, episodes=num_episodes,
+            updates=state.updates + jnp.where(can_learn, cfg.updates_per_iteration, 0),
+            last_target_update_episode=jnp.where(copy_now, num_episodes, state.last_target_update_episode),
+        )
+        metrics = ChunkMetrics(
+            iterations=jnp.ones((), jnp.int32), episodes=jnp.asarray(cfg.num_envs, jnp.int32),
+            env_steps=stats.episode_length.sum(), return_sum=stats.episode_return.sum(),
+            learn_iterations=can_learn.astype(jnp.int32), update=update_metrics, epsilon=epsilon,
+        )
+        return new_state, metrics
+
+    def run_chunk(self, state: TrainState, stop_env_steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        """Iterate until `state.env_steps >= stop_env_steps`; return the summed metrics."""
+        zeros = _zeros_like_tree(jax.eval_shape(self.iteration, state)[1])
+
+        def body(carry):
+            state, totals = carry
+            state, metrics = self.iteration(state)
+            totals = jax.tree_util.tree_map(jnp.add, totals, metrics).replace(epsilon=metrics.epsilon)
+            return state, totals
+
+        return jax.lax.while_loop(lambda carry: carry[0].env_steps < stop_env_steps, body, (state, zeros))
+
+
+def make_train(config: Config, env: Environment | None = None) -> Callable[[jax.Array], tuple[TrainState, ChunkMetrics]]:
+    """`train(key)`: a whole training run for `config`, jittable and vmappable over keys.
+
+    The config is validated and the environment checked here, before anything is compiled."""
+    trainer = Trainer(config, env)
+    check_env(trainer.env)
+
+    def train(key: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        return trainer.run_chunk(trainer.init(key), jnp.asarray(trainer.config.train.total_env_steps, jnp.int32))
+
+    return train
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """Keys of seeds seed, seed + 1, ...: seed s of a multi-seed run is the run `--seed s`."""
+    return jnp.stack([jax.random.key(seed + i) for i in range(num_seeds)])
