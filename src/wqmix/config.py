@@ -108,8 +108,9 @@ class TrainConfig:
     """Schedule of acting and learning. The defaults are the paper's protocol: one
     environment, one update on a batch of 32 episodes after each episode."""
 
-    total_env_steps: int = 50_000
-    """Stop once this many environment steps were taken (per seed). Default: ours."""
+    total_env_steps: int = 10_000
+    """Stop once this many environment steps were taken (per seed). Default: official
+    (`default.yaml`, `t_max: 10000`); the paper's larger tasks run for millions."""
     num_envs: int = 1
     """Environments stepped in parallel (vmap); each iteration collects one episode from each.
     Default: official (`batch_size_run: 1`)."""
@@ -173,7 +174,7 @@ class Config:
     """The environment and its own settings; `--env NAME` picks one by its registry name."""
     algo: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ow-qmix"])
     network: NetworkConfig = field(default_factory=NetworkConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(total_env_steps=20_000))
+    train: TrainConfig = field(default_factory=TrainConfig)
     exploration: ExplorationConfig = field(
         default_factory=lambda: ExplorationConfig(epsilon_start=1.0, epsilon_finish=1.0)
     )
@@ -190,8 +191,9 @@ class Config:
 
 
 def matrix_game_paper() -> Config:
-    """The paper's non-monotonic matrix game: uniform exploration (epsilon = 1 throughout),
-    20k one-step episodes, official learning settings. Source: paper Sec. 6.1; episode count ours."""
+    """The paper's non-monotonic matrix game with uniform exploration (epsilon = 1 throughout,
+    paper) and the official learning settings: 10k one-step episodes (official `t_max`), one
+    update of 32 episodes after each episode, alpha 0.1, targets copied every 200 episodes."""
     return Config()
 
 
@@ -277,9 +279,9 @@ def _checked_section(section: Any, path: str) -> Any:
     for name, annotation in _field_types(type(section)).items():
         value = getattr(section, name)
         if dataclasses.is_dataclass(value):
-            values[name] = _checked_section(value, f"{path}.{name}" if path else name)
+            values[name] = _checked_section(value, _join(path, name))
         else:
-            values[name] = _check_type(value, annotation, f"{path}.{name}" if path else name)
+            values[name] = _check_type(value, annotation, _join(path, name))
     return dataclasses.replace(section, **values)
 
 
@@ -288,16 +290,20 @@ def _require(ok: bool, path: str, value: Any, valid: str) -> None:
         raise ConfigError(path, value, valid)
 
 
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
 def _positive(section: Any, path: str, *names: str) -> None:
     for name in names:
         value = getattr(section, name)
-        _require(value > 0, f"{path}.{name}", value, "must be > 0")
+        _require(value > 0, _join(path, name), value, "must be > 0")
 
 
 def _unit_interval(section: Any, path: str, *names: str) -> None:
     for name in names:
         value = getattr(section, name)
-        _require(0.0 <= value <= 1.0, f"{path}.{name}", value, "must be in [0, 1]")
+        _require(0.0 <= value <= 1.0, _join(path, name), value, "must be in [0, 1]")
 
 
 def validate(config: Config) -> Config:
@@ -361,12 +367,12 @@ def _section_from_dict(cls: type, data: Any, path: str, base: Any = None) -> Any
     values = {}
     for key, value in data.items():
         if key not in valid:
-            raise ConfigError(f"{path}.{key}", value, "unknown key; valid keys: " + ", ".join(valid))
+            raise ConfigError(_join(path, key), value, "unknown key; valid keys: " + ", ".join(valid))
         current = getattr(base, key)
         if dataclasses.is_dataclass(current):
-            values[key] = _section_from_dict(type(current), value, f"{path}.{key}", current)
+            values[key] = _section_from_dict(type(current), value, _join(path, key), current)
         else:
-            values[key] = _check_type(value, valid[key], f"{path}.{key}")
+            values[key] = _check_type(value, valid[key], _join(path, key))
     return dataclasses.replace(base, **values)
 
 
@@ -396,7 +402,7 @@ def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
         if name is not None and name != "custom":
             config = with_algo(config, name)
         config = dataclasses.replace(config, algo=_section_from_dict(AlgoConfig, algo, "algo", config.algo))
-    config = _section_from_dict(Config, data, "config", config)
+    config = _section_from_dict(Config, data, "", config)
     return validate(config)
 
 

@@ -1,0 +1,61 @@
+"""Greedy evaluation of a trained policy, and the learned tables of the matrix game."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wqmix.agents import Params, agent_inputs, unroll_agents
+from wqmix.envs.matrix_game import MatrixGame
+from wqmix.train import Trainer
+
+
+def greedy_returns(trainer: Trainer, params: Params, key: jax.Array, num_episodes: int) -> jax.Array:
+    """Returns of `num_episodes` test episodes with the greedy (epsilon = 0) policy. Shape (episodes,)."""
+    _, stats = trainer.rollout(key, params["agent"], jnp.zeros((), jnp.float32), num_episodes)
+    return stats.episode_return
+
+
+def _first_step_utilities(trainer: Trainer, params: Params, agent_key: str) -> jax.Array:
+    """Utilities Q_i(tau_i^0, .) of every agent at the first step of an episode. (agents, actions)"""
+    _, timestep = trainer.env.reset(jax.random.key(0))
+    agent = getattr(trainer.networks, agent_key)
+    inputs = agent_inputs(trainer.networks, timestep.obs, jnp.full((trainer.spec.num_agents,), -1))
+    hidden = jnp.zeros((1, trainer.spec.num_agents, agent.hidden))
+    return unroll_agents(agent, params[agent_key], hidden, inputs[None, None])[1][0, 0]
+
+
+def _joint_table(trainer: Trainer, params: Params, agent_key: str, mixer_key: str) -> jax.Array:
+    """Mixed value of every joint action (a0, a1) of a two-agent one-step game. (n, n)"""
+    q = _first_step_utilities(trainer, params, agent_key)
+    _, timestep = trainer.env.reset(jax.random.key(0))
+    n = q.shape[-1]
+    joint = jnp.stack(jnp.meshgrid(q[0], q[1], indexing="ij"), axis=-1)  # (n, n, 2)
+    state = jnp.broadcast_to(timestep.state, (n, n, timestep.state.shape[-1]))
+    mixer = getattr(trainer.networks, mixer_key)
+    return mixer.apply(params[mixer_key], joint, state)[..., 0]
+
+
+def matrix_game_tables(trainer: Trainer, params: Params) -> dict[str, Any]:
+    """What the agents learned on the matrix game: per-agent utilities, the greedy joint action,
+    Q_tot of every joint action (when there is a mixer) and Q-hat* (with a central estimator)."""
+    assert isinstance(trainer.env, MatrixGame)
+    utilities = _first_step_utilities(trainer, params, "agent")
+    greedy = [int(a) for a in jnp.argmax(utilities, axis=-1)]
+    payoff = np.asarray(trainer.env.payoff)
+    tables: dict[str, Any] = {
+        "greedy_joint_action": greedy,
+        "greedy_return": float(payoff[greedy[0], greedy[1]]),
+        "agent_q": np.asarray(utilities).round(4).tolist(),
+        "q_tot": None,
+        "q_central": None,
+    }
+    if trainer.config.algo.mixer != "none":
+        tables["q_tot"] = np.asarray(_joint_table(trainer, params, "agent", "mixer")).round(4).tolist()
+    if trainer.config.algo.central:
+        tables["q_central"] = np.asarray(
+            _joint_table(trainer, params, "central_agent", "central_mixer")).round(4).tolist()
+    return tables

@@ -1,0 +1,141 @@
+"""The host side of a training run: run directory, compiled chunks, progress bar, logs, summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from wqmix.config import Config, to_dict, validate
+from wqmix.envs.base import check_env
+from wqmix.envs.matrix_game import MatrixGame
+from wqmix.evaluate import greedy_returns, matrix_game_tables
+from wqmix.run_files import append_jsonl, prepare_run_dir, write_json_atomic
+from wqmix.train import ChunkMetrics, Trainer, TrainState, seed_keys
+
+_UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
+                  "target_mean", "td_error_abs")
+
+
+def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall_time: float,
+               steps_per_s: float) -> list[dict[str, Any]]:
+    """One metrics row per seed from a chunk's summed metrics (leading axis: seeds)."""
+    m = jax.tree_util.tree_map(np.asarray, metrics)
+    env_steps, episodes, updates = (np.asarray(x) for x in (states.env_steps, states.episodes, states.updates))
+    rows = []
+    for i, seed in enumerate(seeds):
+        learn = max(int(m.learn_iterations[i]), 1)
+        row: dict[str, Any] = {
+            "seed": seed,
+            "env_steps": int(env_steps[i]),
+            "episodes": int(episodes[i]),
+            "updates": int(updates[i]),
+            "wall_time": round(wall_time, 3),
+            "steps_per_s": round(steps_per_s, 1),
+            "epsilon": round(float(m.epsilon[i]), 5),
+            "train_return": float(m.return_sum[i]) / max(int(m.episodes[i]), 1),
+        }
+        for name in _UPDATE_FIELDS:
+            row[name] = float(getattr(m.update, name)[i]) / learn if m.learn_iterations[i] else None
+        rows.append(row)
+    return rows
+
+
+def _print_tables(console: Console, per_seed: list[dict[str, Any]]) -> None:
+    for entry in per_seed:
+        for key, title in (("q_tot", "Q_tot"), ("q_central", "Q-hat*")):
+            values = entry.get(key)
+            if values is None:
+                continue
+            table = Table(title=f"seed {entry['seed']}: learned {title}  (greedy joint action "
+                                f"{tuple(entry['greedy_joint_action'])}, return {entry['greedy_return']:g})")
+            table.add_column("agent 0 \\ agent 1")
+            for j in range(len(values)):
+                table.add_column(str(j), justify="right")
+            for i, row in enumerate(values):
+                table.add_row(str(i), *(f"{v:.1f}" for v in row))
+            console.print(table)
+
+
+def train_run(config: Config, out_dir: Path, console: Console | None = None,
+              command: list[str] | None = None) -> dict[str, Any]:
+    """Train `config` (all its seeds, vmapped) and write the run directory. Returns the summary."""
+    config = validate(config)
+    console = console or Console(stderr=True, quiet=config.log.quiet)
+    out_dir = prepare_run_dir(out_dir)
+    trainer = Trainer(config)
+    check_env(trainer.env)
+    write_json_atomic(out_dir / "config.json", to_dict(config))
+    metrics_path = out_dir / "metrics.jsonl"
+    metrics_path.write_text("")
+
+    seeds = [config.seed + i for i in range(config.num_seeds)]
+    total = config.train.total_env_steps
+    stops = sorted({int(round(total * (i + 1) / config.log.num_chunks)) for i in range(config.log.num_chunks)})
+    stops = [s for s in stops if s > 0]
+
+    t0 = time.perf_counter()
+    states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
+    run_chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
+    console.print(f"[bold]wqmix[/] {config.algo.name} on {config.env.name}, seeds {seeds}, "
+                  f"{total:,} env steps each -> {out_dir}")
+    with console.status("compiling ..."):
+        compiled = run_chunk.lower(states, jnp.int32(stops[0])).compile()
+    compile_s = time.perf_counter() - t0
+
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("{task.fields[sps]} steps/s"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        TextColumn("return {task.fields[ret]}"), console=console, disable=config.log.quiet,
+    )
+    run_start = time.perf_counter()
+    with progress:
+        task = progress.add_task("training", total=total, sps="-", ret="-")
+        for stop in stops:
+            states, metrics = compiled(states, jnp.int32(stop))
+            env_steps = int(np.min(np.asarray(states.env_steps)))
+            elapsed = time.perf_counter() - run_start
+            steps_per_s = env_steps * len(seeds) / max(elapsed, 1e-9)
+            rows = chunk_rows(metrics, states, seeds, time.perf_counter() - t0, steps_per_s)
+            append_jsonl(metrics_path, rows)
+            mean_return = np.mean([r["train_return"] for r in rows])
+            progress.update(task, completed=min(env_steps, total), sps=f"{steps_per_s:,.0f}",
+                            ret=f"{mean_return:.2f}")
+    run_s = time.perf_counter() - run_start
+
+    per_seed = []
+    eval_keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), len(seeds))
+    for i, seed in enumerate(seeds):
+        params = jax.tree_util.tree_map(lambda x: x[i], states.learner.params)
+        entry: dict[str, Any] = {"seed": seed}
+        if isinstance(trainer.env, MatrixGame):
+            entry.update(matrix_game_tables(trainer, params))
+        else:
+            entry["greedy_return"] = float(jnp.mean(greedy_returns(trainer, params, eval_keys[i], 32)))
+        entry["final_train_return"] = rows[i]["train_return"]
+        per_seed.append(entry)
+
+    summary = {
+        "algo": config.algo.name,
+        "env": config.env.name,
+        "seeds": seeds,
+        "total_env_steps": int(np.min(np.asarray(states.env_steps))),
+        "compile_s": round(compile_s, 2),
+        "run_s": round(run_s, 2),
+        "env_steps_per_s": round(sum(int(s) for s in np.asarray(states.env_steps)) / run_s, 1),
+        "command": command,
+        "per_seed": per_seed,
+    }
+    write_json_atomic(out_dir / "summary.json", summary)
+    _print_tables(console, per_seed)
+    console.print(f"compile {compile_s:.1f} s, training {run_s:.1f} s, "
+                  f"{summary['env_steps_per_s']:,.0f} env steps/s (all seeds); outputs in {out_dir}")
+    return summary

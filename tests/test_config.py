@@ -1,0 +1,118 @@
+"""Config validation: every bad input is one line naming the field, the value and what is valid."""
+
+import dataclasses
+import json
+
+import pytest
+
+from wqmix import config as cfg
+from wqmix.cli import parse_train_args
+from wqmix.errors import ConfigError
+
+
+def error_of(argv):
+    with pytest.raises(ConfigError) as info:
+        parse_train_args(argv)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    "argv, field, fragment",
+    [
+        (["--algo.alhpa", "0.5"], "algo.alhpa", "unknown key; valid keys: algo.mixer"),
+        (["--nonsense", "1"], "nonsense", "unknown key"),
+        (["--train.batch-size", "many"], "train.batch_size", "must be an integer"),
+        (["--train.batch-size", "3.5"], "train.batch_size", "must be an integer"),
+        (["--algo.central", "maybe"], "algo.central", "must be true or false"),
+        (["--algo.alpha", "0"], "algo.alpha", "must be in (0, 1]"),
+        (["--algo.alpha", "1.5"], "algo.alpha", "must be in (0, 1]"),
+        (["--algo.gamma", "-0.1"], "algo.gamma", "must be in [0, 1]"),
+        (["--algo.gamma", "1.01"], "algo.gamma", "must be in [0, 1]"),
+        (["--algo.td-lambda", "2"], "algo.td_lambda", "must be in [0, 1]"),
+        (["--network.agent-hidden", "0"], "network.agent_hidden", "must be > 0"),
+        (["--train.total-env-steps", "-5"], "train.total_env_steps", "must be > 0"),
+        (["--train.buffer-size", "16"], "train.buffer_size", "must be >= train.batch_size (32)"),
+        (["--optim.lr", "0"], "optim.lr", "must be > 0"),
+        (["--optim.name", "sgd"], "optim.name", "must be one of 'rmsprop', 'adam'"),
+        (["--algo.mixer", "qtran"], "algo.mixer", "must be one of 'qmix', 'vdn', 'none'"),
+        (["--algo", "qmix", "--algo.weighting", "cw"], "algo.weighting", "CW weighting needs the central estimator"),
+        (["--algo", "iql", "--algo.central", "true"], "algo.central", "needs a mixer"),
+        (["--algo", "ow-qmix", "--algo.central-loss-coef", "0"], "algo.central_loss_coef", "must be > 0"),
+        (["--algo", "wqmix"], "algo", "must be one of ow-qmix, cw-qmix, qmix, vdn, iql, ow-qmix-no-central"),
+        (["--env", "starcraft"], "env", "must be one of matrix-game"),
+        (["--preset", "nope"], "preset", "must be one of matrix-game-paper"),
+        (["--env.payoff", "[[1, 2, 3], [4, 5, 6]]"], "env.payoff", "must be square: row 0 has 3 entries, there are 2 rows"),
+        (["--env.payoff", "[[1]]"], "env.payoff", "at least 2x2"),
+        (["--env.payoff", "[[1, 2], [3, \"x\"]]"], "env.payoff[1][1]", "must be a number"),
+        (["--env.payoff", "not json"], "env.payoff", "must be a JSON list"),
+        (["--exploration.epsilon-start", "1.5"], "exploration.epsilon_start", "must be in [0, 1]"),
+        (["--num-seeds", "0"], "num_seeds", "must be > 0"),
+        (["--algo", "--seed", "1"], "algo", "needs a value"),
+        (["--seed"], "seed", "needs a value"),
+        (["--train", "3"], "train", "is a section"),
+        (["--algo.alpha.x", "3"], "algo.alpha", "is a value, not a section"),
+    ],
+)
+def test_bad_input_gives_one_line_naming_the_field(argv, field, fragment):
+    message = error_of(argv)
+    assert message.startswith(field + " = ") or message.startswith(field + " "), message
+    assert fragment in message, message
+
+
+def test_overrides_are_typed_and_dashes_accepted():
+    config, out, action = parse_train_args(
+        ["--algo", "cw-qmix", "--algo.alpha", "0.5", "--train.total-env-steps", "2e3", "--seed", "7",
+         "--env.payoff", "[[1, 0], [0, 1]]", "--out", "somewhere", "--quiet"])
+    assert config.algo.name == "cw-qmix" and config.algo.alpha == 0.5
+    assert config.train.total_env_steps == 2000 and isinstance(config.train.total_env_steps, int)
+    assert config.seed == 7
+    assert config.env.payoff == ((1.0, 0.0), (0.0, 1.0))
+    assert config.log.quiet and str(out) == "somewhere" and action is None
+
+
+def test_algorithm_names_map_to_their_pieces():
+    expected = {
+        "ow-qmix": ("qmix", True, "ow"), "cw-qmix": ("qmix", True, "cw"), "qmix": ("qmix", False, "none"),
+        "vdn": ("vdn", False, "none"), "iql": ("none", False, "none"),
+        "ow-qmix-no-central": ("qmix", False, "ow"),
+    }
+    for name, pieces in expected.items():
+        algo = cfg.with_algo(cfg.Config(), name).algo
+        assert (algo.mixer, algo.central, algo.weighting) == pieces
+        assert algo.name == name
+    custom = dataclasses.replace(cfg.ALGORITHMS["vdn"], weighting="ow")
+    assert custom.name == "custom"
+
+
+def test_default_config_is_the_paper_matrix_game():
+    config = cfg.validate(cfg.Config())
+    assert config.env.name == "matrix-game"
+    assert config.env.payoff == ((8, -12, -12), (-12, 0, 0), (-12, 0, 0))
+    assert config.algo.name == "ow-qmix" and config.algo.alpha == 0.1
+    assert config.exploration.epsilon_start == config.exploration.epsilon_finish == 1.0
+    assert config.optim.name == "rmsprop" and config.optim.lr == 5e-4 and config.optim.grad_norm_clip == 10.0
+    assert config.algo.target_update_interval == 200 and config.train.batch_size == 32
+    assert cfg.preset("matrix-game-paper") == config
+
+
+def test_dict_round_trip_and_json_errors():
+    config, _, _ = parse_train_args(["--algo", "vdn", "--algo.gamma", "0.5", "--env.payoff", "[[1,2],[3,4]]"])
+    data = json.loads(json.dumps(cfg.to_dict(config)))
+    assert data["algo"]["name"] == "vdn" and data["env"]["name"] == "matrix-game"
+    assert cfg.from_dict(data) == config
+    with pytest.raises(ConfigError, match=r"^train.batchsize = 3 is invalid: unknown key"):
+        cfg.from_dict({"train": {"batchsize": 3}})
+    with pytest.raises(ConfigError, match=r"^train.batch_size = 3.5 is invalid: must be an integer"):
+        cfg.from_dict({"train": {"batch_size": 3.5}})
+    with pytest.raises(ConfigError, match=r"^algo.central = 1 is invalid: must be true or false"):
+        cfg.from_dict({"algo": {"central": 1}})
+
+
+def test_python_api_configs_are_validated_too():
+    bad = dataclasses.replace(cfg.Config(), algo=dataclasses.replace(cfg.Config().algo, alpha="0.1"))
+    with pytest.raises(ConfigError, match=r"^algo.alpha = '0.1' is invalid: must be a number"):
+        cfg.validate(bad)
+    normalised = cfg.validate(dataclasses.replace(cfg.Config(), algo=dataclasses.replace(cfg.Config().algo, gamma=1)))
+    assert isinstance(normalised.algo.gamma, float)
