@@ -151,7 +151,7 @@ def make_update(algo: AlgoConfig, networks: Networks, optimizer: optax.GradientT
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, state.target_params, batch)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = metrics.replace(grad_norm=optax.global_norm(grads))
+        metrics = metrics.replace(grad_norm=optax.tree.norm(grads))
         return LearnerState(params=params, target_params=state.target_params, opt_state=opt_state), metrics
 
     return update

@@ -17,7 +17,7 @@ from wqmix.config import Config, to_dict, validate
 from wqmix.envs.base import check_env
 from wqmix.envs.matrix_game import MatrixGame
 from wqmix.evaluate import greedy_returns, matrix_game_tables
-from wqmix.run_files import append_jsonl, prepare_run_dir, write_json_atomic
+from wqmix.run_files import append_jsonl, prepare_run_dir, run_metadata, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, seed_keys
 
 _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
@@ -73,6 +73,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     trainer = Trainer(config)
     check_env(trainer.env)
     write_json_atomic(out_dir / "config.json", to_dict(config))
+    write_json_atomic(out_dir / "meta.json", run_metadata(command))
     metrics_path = out_dir / "metrics.jsonl"
     metrics_path.write_text("")
 
@@ -131,7 +132,6 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
         "env_steps_per_s": round(sum(int(s) for s in np.asarray(states.env_steps)) / run_s, 1),
-        "command": command,
         "per_seed": per_seed,
     }
     write_json_atomic(out_dir / "summary.json", summary)

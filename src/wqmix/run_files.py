@@ -44,3 +44,40 @@ def prepare_run_dir(path: Path) -> Path:
     except OSError as e:
         raise OSError(f"cannot write to the output directory {str(path)!r}: {e.strerror or e}") from None
     return path
+
+
+def run_metadata(command: list[str] | None) -> dict[str, Any]:
+    """Where a run came from: package versions, git commit of the code, JAX backend, command, time."""
+    import datetime
+    import importlib.metadata
+    import platform
+    import subprocess
+
+    import jax
+
+    versions = {}
+    for package in ("wqmix", "jax", "jaxlib", "flax", "optax", "chex", "numpy", "rich"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    source = Path(__file__).resolve().parent
+    git: dict[str, Any] = {"commit": None, "dirty": None}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source,
+                                    capture_output=True, text=True, timeout=10)
+            git = {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "command": command,
+        "start_time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git": git,
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+    }

@@ -34,14 +34,14 @@ class MatrixGameConfig:
 
     def validate(self, path: str) -> None:
         n = len(self.payoff)
-        if n < 2:
-            raise ConfigError(f"{path}.payoff", self.payoff, "must be a square matrix of at least 2x2")
         for i, row in enumerate(self.payoff):
             if len(row) != n:
                 raise ConfigError(f"{path}.payoff", self.payoff,
                                   f"must be square: row {i} has {len(row)} entries, there are {n} rows")
             if not all(math.isfinite(v) for v in row):
                 raise ConfigError(f"{path}.payoff", self.payoff, "entries must be finite numbers")
+        if n < 2:
+            raise ConfigError(f"{path}.payoff", self.payoff, "must be a square matrix of at least 2x2")
         if self.state_dim <= 0:
             raise ConfigError(f"{path}.state_dim", self.state_dim, "must be > 0")
 

@@ -1,0 +1,107 @@
+"""The command line end to end: outputs of a run, and one-line errors with exit status 2."""
+
+import importlib.metadata
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from wqmix.cli import main
+
+TINY = ["--train.total-env-steps", "48", "--train.batch-size", "8", "--train.buffer-size", "16",
+        "--network.agent-hidden", "8", "--network.mixer-embed", "4", "--network.hypernet-embed", "8",
+        "--network.central-agent-hidden", "8", "--network.central-mixer-hidden", "16", "--log.num-chunks", "3"]
+
+
+class NetworkUsed(AssertionError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A whole CLI run, with every network connection made to fail: nothing is downloaded."""
+    out = tmp_path_factory.mktemp("run")
+    original = socket.socket.connect
+
+    def refuse(self, address):
+        raise NetworkUsed(f"a network connection to {address} was attempted")
+
+    socket.socket.connect = refuse
+    try:
+        status = main(["train", "--algo", "cw-qmix", "--num-seeds", "2", "--seed", "5", "--out", str(out),
+                       "--quiet", *TINY])
+    finally:
+        socket.socket.connect = original
+    assert status == 0
+    return out
+
+
+def test_no_pytorch_anywhere(run_dir):
+    requirements = importlib.metadata.requires("wqmix") or []
+    assert not [r for r in requirements if r.split()[0].lower().startswith("torch")]
+    assert "torch" not in sys.modules  # a whole training run never imported it
+
+
+def test_run_directory_files(run_dir):
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "meta.json", "metrics.jsonl", "summary.json"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["algo"]["name"] == "cw-qmix" and config["seed"] == 5 and config["num_seeds"] == 2
+    assert config["train"]["total_env_steps"] == 48
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["packages"]["jax"] and meta["jax_backend"] == "cpu" and meta["command"][:2] == ["wqmix", "train"]
+
+
+def test_metrics_are_logged_per_seed(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in rows] == [5, 6] * 3
+    assert [r["env_steps"] for r in rows] == [16, 16, 32, 32, 48, 48]
+    last = rows[-1]
+    assert last["episodes"] == 48 and last["updates"] == 48 - 8 + 1
+    assert 0.1 <= last["mean_weight"] <= 1.0 and last["loss"] > 0 and last["epsilon"] == 1.0
+    assert rows[0]["loss"] is not None  # learning started inside the first chunk (episode 8)
+
+
+def test_summary_has_the_matrix_game_tables(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["algo"] == "cw-qmix" and summary["env"] == "matrix-game" and summary["seeds"] == [5, 6]
+    assert summary["total_env_steps"] == 48 and summary["env_steps_per_s"] > 0
+    payoff = [[8, -12, -12], [-12, 0, 0], [-12, 0, 0]]
+    for entry in summary["per_seed"]:
+        i, j = entry["greedy_joint_action"]
+        assert entry["greedy_return"] == payoff[i][j]
+        assert len(entry["q_tot"]) == 3 and all(len(row) == 3 for row in entry["q_tot"])
+        assert len(entry["q_central"]) == 3
+        # The greedy joint action is the argmax of the agents' utilities, and (QMIX being
+        # monotonic) also of Q_tot.
+        q = entry["q_tot"]
+        assert q[i][j] == max(max(row) for row in q)
+
+
+def test_non_wqmix_summary_has_no_central_table(tmp_path):
+    assert main(["train", "--algo", "vdn", "--out", str(tmp_path), "--quiet", *TINY]) == 0
+    entry = json.loads((tmp_path / "summary.json").read_text())["per_seed"][0]
+    assert entry["q_central"] is None
+    # VDN's Q_tot is the sum of the two utilities.
+    q0, q1 = entry["agent_q"]
+    assert abs(entry["q_tot"][1][2] - (q0[1] + q1[2])) < 1e-3
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--algo.alpha", "2"], "wqmix train: error: algo.alpha = 2.0 is invalid: must be in (0, 1]"),
+    (["--env.payoff", "[[1, 2]]"], "wqmix train: error: env.payoff = ((1.0, 2.0),) is invalid: must be square: "
+                                   "row 0 has 2 entries, there are 1 rows"),
+])
+def test_bad_input_exits_2_with_one_line(args, expected):
+    result = subprocess.run([sys.executable, "-m", "wqmix.cli", "train", *args], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == expected
+    assert result.stdout == ""
+
+
+def test_unwritable_output_directory_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["train", "--out", str(blocker / "run"), "--quiet", *TINY]) == 2
+    assert "cannot write to the output directory" in capsys.readouterr().err
