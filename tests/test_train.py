@@ -78,18 +78,34 @@ def test_targets_stay_fixed_between_copies():
     assert not leaves_equal(final.learner.params, state.learner.params)  # but learning happened
 
 
-@pytest.mark.parametrize("algo", ["ow-qmix", "cw-qmix"])
-def test_wqmix_recovers_the_optimal_joint_action_on_the_matrix_game(algo):
-    """Paper settings (uniform exploration, batch 32, alpha 0.1, targets every 200 episodes,
-    official network sizes), 5 seeds vmapped, shortened to 1500 episodes."""
+def matrix_game_outcomes(algo: str, episodes: int, num_seeds: int = 5) -> list[dict]:
+    """Learned tables of `num_seeds` vmapped seeds under the paper's matrix-game settings
+    (uniform exploration, batch 32, alpha 0.1, targets every 200 episodes, official sizes)."""
     config = cfg.with_algo(cfg.Config(), algo)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=1500), num_seeds=5)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=episodes),
+                                 num_seeds=num_seeds)
     trainer = Trainer(config)
-    states = jax.vmap(trainer.init)(seed_keys(0, 5))
-    final, _ = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)))(states, jnp.int32(1500))
-    for seed in range(5):
-        params = jax.tree_util.tree_map(lambda x: x[seed], final.learner.params)
-        tables = matrix_game_tables(trainer, params)
+    states = jax.vmap(trainer.init)(seed_keys(0, num_seeds))
+    final, _ = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)))(states, jnp.int32(episodes))
+    return [matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[seed], final.learner.params))
+            for seed in range(num_seeds)]
+
+
+def assert_recovers_optimum(outcomes: list[dict]) -> None:
+    for seed, tables in enumerate(outcomes):
         assert tables["greedy_joint_action"] == [0, 0], (seed, tables)
         assert tables["greedy_return"] == 8.0
         assert abs(tables["q_central"][0][0] - 8.0) <= 2.0, (seed, tables["q_central"])
+
+
+@pytest.mark.parametrize("algo", ["ow-qmix", "cw-qmix"])
+def test_wqmix_recovers_the_optimal_joint_action_on_the_matrix_game(algo):
+    """5 seeds of 1500 episodes each (the paper's settings, shortened)."""
+    assert_recovers_optimum(matrix_game_outcomes(algo, 1500))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["ow-qmix", "cw-qmix"])
+def test_wqmix_matrix_game_full_preset(algo):
+    """The full `matrix-game-paper` preset (10k episodes), 5 seeds: about 2 minutes each on 2 cores."""
+    assert_recovers_optimum(matrix_game_outcomes(algo, cfg.preset("matrix-game-paper").train.total_env_steps))
