@@ -161,3 +161,15 @@ def test_gradients_reach_every_online_network_and_no_target():
     # The targets are constants: no gradient flows into the target parameters.
     target_grads = jax.jit(jax.grad(lambda tp: loss_fn(params, tp, batch())[0]))(target)
     assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree_util.tree_leaves(target_grads))
+
+
+def test_td_lambda_targets_in_the_learner():
+    algo, networks, params, target = params_for("vdn")
+    algo = dataclasses.replace(algo, td_lambda=0.5)
+    _, metrics = make_loss(algo, networks)(params, target, batch())
+    b = batch()
+    v = 2 * TARGET_UTILITIES[1]
+    y01 = float(b.reward[0, 1]) + GAMMA * v  # cut by the time limit: bootstraps, no lambda mixing
+    y00 = float(b.reward[0, 0]) + GAMMA * ((1 - 0.5) * v + 0.5 * y01)
+    y10 = float(b.reward[1, 0])  # terminated
+    np.testing.assert_allclose(float(metrics.target_mean), np.mean([y00, y01, y10]), rtol=1e-5)

@@ -109,3 +109,13 @@ def test_wqmix_recovers_the_optimal_joint_action_on_the_matrix_game(algo):
 def test_wqmix_matrix_game_full_preset(algo):
     """The full `matrix-game-paper` preset (10k episodes), 5 seeds: about 2 minutes each on 2 cores."""
     assert_recovers_optimum(matrix_game_outcomes(algo, cfg.preset("matrix-game-paper").train.total_env_steps))
+
+
+def test_parallel_envs_and_several_updates_per_iteration():
+    config = tiny_config("vdn", total_env_steps=40, num_envs=4, updates_per_iteration=3)
+    trainer = Trainer(config)
+    final, metrics = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0)), jnp.int32(40))
+    assert int(final.episodes) == 40 and int(metrics.iterations) == 10
+    # Learning starts once 8 episodes are stored: after the 2nd iteration of 4 episodes.
+    assert int(metrics.learn_iterations) == 9 and int(final.updates) == 27
+    assert int(final.buffer.size) == 32 and int(final.buffer.insert_pos) == 40 % 32

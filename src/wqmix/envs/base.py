@@ -43,6 +43,8 @@ class TimeStep:
     reward: jax.Array  # () float32: shared team reward of the step that led here (0 after reset)
     terminated: jax.Array  # () bool: the episode ended for real (no bootstrap)
     truncated: jax.Array  # () bool: the episode was cut by the time limit (bootstrap)
+    won: jax.Array  # () bool: the episode ended in a win (SMAX battles); always false where
+    # the env has no notion of winning
 
 
 class Environment(abc.ABC):
@@ -71,6 +73,7 @@ def check_env(env: Environment, num_steps: int = 8, seed: int = 0) -> None:
         "reward": (),
         "terminated": (),
         "truncated": (),
+        "won": (),
     }
     reset = jax.jit(env.reset)
     step = jax.jit(env.step)

@@ -69,6 +69,7 @@ class MatrixGame(Environment):
             reward=reward,
             terminated=jnp.asarray(done),
             truncated=jnp.asarray(False),
+            won=jnp.asarray(False),
         )
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, TimeStep]:
