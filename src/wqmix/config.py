@@ -163,6 +163,9 @@ class LogConfig:
     bar between them. Default: ours."""
     quiet: bool = False
     """No progress bar and no tables on the terminal. Default: ours."""
+    test_episodes: int = 20
+    """Greedy (epsilon = 0) test episodes per seed at the end of training, for summary.json.
+    Default: official (`test_nepisode: 20`)."""
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ def validate(config: Config) -> Config:
     _positive(config.optim, "optim", "lr", "eps", "grad_norm_clip")
     _require(0.0 <= config.optim.rmsprop_decay < 1.0, "optim.rmsprop_decay",
              config.optim.rmsprop_decay, "must be in [0, 1)")
-    _positive(config.log, "log", "num_chunks")
+    _positive(config.log, "log", "num_chunks", "test_episodes")
     _require(config.seed >= 0, "seed", config.seed, "must be >= 0")
     _positive(config, "", "num_seeds")
     config.env.validate("env")

@@ -10,13 +10,14 @@ import numpy as np
 
 from wqmix.agents import Params, agent_inputs, unroll_agents
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.train import Trainer
+from wqmix.train import RolloutStats, Trainer
 
 
-def greedy_returns(trainer: Trainer, params: Params, key: jax.Array, num_episodes: int) -> jax.Array:
-    """Returns of `num_episodes` test episodes with the greedy (epsilon = 0) policy. Shape (episodes,)."""
+def greedy_episodes(trainer: Trainer, params: Params, key: jax.Array, num_episodes: int) -> RolloutStats:
+    """Return, length and outcome of `num_episodes` test episodes of the greedy (epsilon = 0)
+    policy, played in parallel. Each field has shape (episodes,)."""
     _, stats = trainer.rollout(key, params["agent"], jnp.zeros((), jnp.float32), num_episodes)
-    return stats.episode_return
+    return stats
 
 
 def _first_step_utilities(trainer: Trainer, params: Params, agent_key: str) -> jax.Array:

@@ -16,7 +16,7 @@ from rich.table import Table
 from wqmix.config import Config, to_dict, validate
 from wqmix.envs.base import check_env
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.evaluate import greedy_returns, matrix_game_tables
+from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.run_files import append_jsonl, prepare_run_dir, run_metadata, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, seed_keys
 
@@ -25,7 +25,7 @@ _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm
 
 
 def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall_time: float,
-               steps_per_s: float) -> list[dict[str, Any]]:
+               steps_per_s: float, reports_wins: bool) -> list[dict[str, Any]]:
     """One metrics row per seed from a chunk's summed metrics (leading axis: seeds)."""
     m = jax.tree_util.tree_map(np.asarray, metrics)
     env_steps, episodes, updates = (np.asarray(x) for x in (states.env_steps, states.episodes, states.updates))
@@ -42,6 +42,8 @@ def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall
             "epsilon": round(float(m.epsilon[i]), 5),
             "train_return": float(m.return_sum[i]) / max(int(m.episodes[i]), 1),
         }
+        if reports_wins:
+            row["train_win_rate"] = float(m.won_sum[i]) / max(int(m.episodes[i]), 1)
         for name in _UPDATE_FIELDS:
             row[name] = float(getattr(m.update, name)[i]) / learn if m.learn_iterations[i] else None
         rows.append(row)
@@ -105,7 +107,8 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
             env_steps = int(np.min(np.asarray(states.env_steps)))
             elapsed = time.perf_counter() - run_start
             steps_per_s = env_steps * len(seeds) / max(elapsed, 1e-9)
-            rows = chunk_rows(metrics, states, seeds, time.perf_counter() - t0, steps_per_s)
+            rows = chunk_rows(metrics, states, seeds, time.perf_counter() - t0, steps_per_s,
+                              trainer.env.reports_wins)
             append_jsonl(metrics_path, rows)
             mean_return = np.mean([r["train_return"] for r in rows])
             progress.update(task, completed=min(env_steps, total), sps=f"{steps_per_s:,.0f}",
@@ -114,13 +117,18 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
 
     per_seed = []
     eval_keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), len(seeds))
+    test_episodes = jax.jit(greedy_episodes, static_argnums=(0, 3))
     for i, seed in enumerate(seeds):
         params = jax.tree_util.tree_map(lambda x: x[i], states.learner.params)
         entry: dict[str, Any] = {"seed": seed}
         if isinstance(trainer.env, MatrixGame):
             entry.update(matrix_game_tables(trainer, params))
         else:
-            entry["greedy_return"] = float(jnp.mean(greedy_returns(trainer, params, eval_keys[i], 32)))
+            stats = test_episodes(trainer, params, eval_keys[i], config.log.test_episodes)
+            entry["greedy_return"] = float(jnp.mean(stats.episode_return))
+            entry["test_episodes"] = config.log.test_episodes
+            if trainer.env.reports_wins:
+                entry["test_win_rate"] = float(jnp.mean(stats.episode_won))
         entry["final_train_return"] = rows[i]["train_return"]
         per_seed.append(entry)
 

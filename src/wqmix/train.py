@@ -44,6 +44,7 @@ class TrainState:
 class RolloutStats:
     episode_return: jax.Array  # (E,) sum of rewards
     episode_length: jax.Array  # (E,) steps taken
+    episode_won: jax.Array  # (E,) bool: ended in a win (SMAX)
 
 
 @struct.dataclass
@@ -54,6 +55,7 @@ class ChunkMetrics:
     episodes: jax.Array
     env_steps: jax.Array
     return_sum: jax.Array
+    won_sum: jax.Array  # episodes won
     learn_iterations: jax.Array  # iterations that ran updates
     update: UpdateMetrics  # summed over learning iterations (each the mean of its updates)
     epsilon: jax.Array  # at the chunk's last iteration
@@ -103,7 +105,8 @@ class Trainer:
                 jax.random.split(env_key, num_envs), env_state, actions)
             active = ~done
             record = (timestep.obs, timestep.state, timestep.avail, actions,
-                      jnp.where(active, next_timestep.reward, 0.0), next_timestep.terminated & active, active)
+                      jnp.where(active, next_timestep.reward, 0.0), next_timestep.terminated & active, active,
+                      next_timestep.won & active)
             done = done | next_timestep.terminated | next_timestep.truncated
             carry = (freeze(active, next_env_state, env_state), freeze(active, next_timestep, timestep),
                      hidden, actions, done)
@@ -111,7 +114,7 @@ class Trainer:
 
         (_, last, _, _, _), records = jax.lax.scan(
             step, (env_state, timestep, hidden, prev_actions, done), jax.random.split(key, spec.time_limit))
-        obs, state, avail, actions, reward, terminated, filled = records  # each (T, E, ...)
+        obs, state, avail, actions, reward, terminated, filled, won = records  # each (T, E, ...)
 
         def with_last(xs, x):  # (T, E, ...) + (E, ...) -> (E, T+1, ...)
             return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
@@ -126,7 +129,8 @@ class Trainer:
             filled=jnp.swapaxes(filled, 0, 1),
         )
         stats = RolloutStats(episode_return=episodes.reward.sum(axis=1),
-                             episode_length=episodes.filled.sum(axis=1).astype(jnp.int32))
+                             episode_length=episodes.filled.sum(axis=1).astype(jnp.int32),
+                             episode_won=won.any(axis=0))
         return episodes, stats
 
     # ---- training -----------------------------------------------------------------------
@@ -157,14 +161,22 @@ class Trainer:
         return learner, jax.tree_util.tree_map(lambda x: x.mean(axis=0), metrics)
 
     def iteration(self, state: TrainState) -> tuple[TrainState, ChunkMetrics]:
-        """Act (one episode per env), store, learn, maybe copy targets."""
-        cfg, algo = self.config.train, self.config.algo
-        key, rollout_key, learn_key = jax.random.split(state.key, 3)
+        """Act (one episode per env), then `absorb` the episodes."""
+        key, rollout_key = jax.random.split(state.key)
         epsilon = self.epsilon(state.env_steps)
-        episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, cfg.num_envs)
+        episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, self.config.train.num_envs)
+        return self.absorb(state.replace(key=key), episodes, stats, epsilon)
+
+    def absorb(self, state: TrainState, episodes: Episodes, stats: RolloutStats, epsilon: jax.Array
+               ) -> tuple[TrainState, ChunkMetrics]:
+        """Store new episodes, learn once enough are stored, maybe copy the targets. Shared by
+        compiled rollouts and by host-stepped environments (PettingZoo)."""
+        cfg, algo = self.config.train, self.config.algo
+        key, learn_key = jax.random.split(state.key)
+        num_new = episodes.reward.shape[0]
         buffer = replay.insert(state.buffer, episodes)
         env_steps = state.env_steps + stats.episode_length.sum()
-        num_episodes = state.episodes + cfg.num_envs
+        num_episodes = state.episodes + num_new
 
         can_learn = buffer.size >= cfg.batch_size
         metrics_shape = jax.eval_shape(self._learn, state.learner, buffer, learn_key)[1]
@@ -182,8 +194,9 @@ class Trainer:
             last_target_update_episode=jnp.where(copy_now, num_episodes, state.last_target_update_episode),
         )
         metrics = ChunkMetrics(
-            iterations=jnp.ones((), jnp.int32), episodes=jnp.asarray(cfg.num_envs, jnp.int32),
+            iterations=jnp.ones((), jnp.int32), episodes=jnp.asarray(num_new, jnp.int32),
             env_steps=stats.episode_length.sum(), return_sum=stats.episode_return.sum(),
+            won_sum=stats.episode_won.sum(dtype=jnp.int32),
             learn_iterations=can_learn.astype(jnp.int32), update=update_metrics, epsilon=epsilon,
         )
         return new_state, metrics

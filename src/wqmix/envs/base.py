@@ -51,6 +51,8 @@ class Environment(abc.ABC):
     """A pure-functional multi-agent environment; `reset` and `step` must be jittable."""
 
     spec: EnvSpec
+    reports_wins: bool = False
+    """True where `TimeStep.won` is meaningful (SMAX): runs then log win rates."""
 
     @abc.abstractmethod
     def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:

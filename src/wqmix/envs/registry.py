@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from wqmix.envs.jaxmarl_envs import MpeSpreadConfig, SmaxConfig
 from wqmix.envs.matrix_game import MatrixGameConfig
 from wqmix.errors import ConfigError
 
-EnvConfig = MatrixGameConfig
+EnvConfig = MatrixGameConfig | SmaxConfig | MpeSpreadConfig
 """The union of the registered env config classes (each has `name`, `validate`, `make`)."""
 
 ENV_CONFIGS: dict[str, type[EnvConfig]] = {
-    MatrixGameConfig.name: MatrixGameConfig,
+    config.name: config for config in (MatrixGameConfig, SmaxConfig, MpeSpreadConfig)
 }
 
 

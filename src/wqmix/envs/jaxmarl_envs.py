@@ -1,0 +1,175 @@
+"""SMAX and MPE from `jaxmarl`, presented in the wqmix protocol (agents stacked on an axis,
+terminated and truncated apart). `jaxmarl` is imported only when one of these envs is made,
+so the rest of wqmix starts fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wqmix.envs.base import Environment, EnvSpec, TimeStep
+from wqmix.errors import ConfigError
+
+def _jaxmarl():
+    """Import jaxmarl (about 4 s, so only when a jaxmarl env is asked for), without the banner
+    about submoduled environments that its import prints (silenced at the file-descriptor level:
+    it bypasses `contextlib.redirect_stdout`)."""
+    if "jaxmarl" in sys.modules:
+        return sys.modules["jaxmarl"]
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        import jaxmarl  # noqa: PLC0415
+
+        sys.stdout.flush()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return jaxmarl
+
+
+def _smax_map_names() -> tuple[str, ...]:
+    _jaxmarl()
+    from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # noqa: PLC0415
+
+    return tuple(MAP_NAME_TO_SCENARIO)
+
+
+@dataclass(frozen=True)
+class SmaxConfig:
+    """SMAX battles (`--env smax --env.map 3m`): JaxMARL's SMAC re-implementation against its
+    heuristic enemy. Numbers are not comparable with SMAC's."""
+
+    name: ClassVar[str] = "smax"
+    map: str = "3m"
+    """Scenario name (jaxmarl's SMAX maps: 3m, 2s3z, 3s5z, 5m_vs_6m, MMM, 3s_vs_5z, ...).
+    Default: ours (the smallest SMAC-style battle)."""
+    reward_scale: float = 10.0
+    """SMAX rewards are scaled by this to SMAC's range. Default: JaxMARL's `ql_rnn_smax`
+    (`REW_SCALE: 10`)."""
+    see_enemy_actions: bool = True
+    """Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
+    walls_cause_death: bool = True
+    """Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
+    attack_mode: Literal["closest", "random"] = "closest"
+    """How the heuristic enemy picks targets. Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
+
+    def validate(self, path: str) -> None:
+        names = _smax_map_names()
+        if self.map not in names:
+            raise ConfigError(f"{path}.map", self.map, "must be one of " + ", ".join(names))
+        if self.reward_scale <= 0:
+            raise ConfigError(f"{path}.reward_scale", self.reward_scale, "must be > 0")
+
+    def make(self) -> "JaxMarlEnv":
+        jaxmarl = _jaxmarl()
+        from jaxmarl.environments.smax import map_name_to_scenario  # noqa: PLC0415
+
+        env = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(self.map),
+                           see_enemy_actions=self.see_enemy_actions, walls_cause_death=self.walls_cause_death,
+                           attack_mode=self.attack_mode)
+        return JaxMarlEnv(env, kind="smax", reward_scale=self.reward_scale)
+
+
+@dataclass(frozen=True)
+class MpeSpreadConfig:
+    """MPE simple_spread (`--env mpe-spread`): agents cover landmarks; discrete actions, all
+    always available; the mixer's state is the concatenation of the observations."""
+
+    name: ClassVar[str] = "mpe-spread"
+    num_agents: int = 3
+    """Default: jaxmarl `MPE_simple_spread_v3`."""
+    num_landmarks: int = 3
+    """Default: jaxmarl `MPE_simple_spread_v3`."""
+    local_ratio: float = 0.5
+    """Share of each agent's reward that is its own collision penalty. Default: jaxmarl."""
+    max_steps: int = 25
+    """Episode length (time limit). Default: jaxmarl / PettingZoo MPE (25)."""
+
+    def validate(self, path: str) -> None:
+        for field in ("num_agents", "num_landmarks", "max_steps"):
+            if getattr(self, field) <= 0:
+                raise ConfigError(f"{path}.{field}", getattr(self, field), "must be > 0")
+        if not 0.0 <= self.local_ratio <= 1.0:
+            raise ConfigError(f"{path}.local_ratio", self.local_ratio, "must be in [0, 1]")
+
+    def make(self) -> "JaxMarlEnv":
+        env = _jaxmarl().make("MPE_simple_spread_v3", num_agents=self.num_agents,
+                              num_landmarks=self.num_landmarks, local_ratio=self.local_ratio,
+                              max_steps=self.max_steps)
+        return JaxMarlEnv(env, kind="mpe", reward_scale=1.0)
+
+
+class JaxMarlEnv(Environment):
+    """Adapter from a jaxmarl `MultiAgentEnv` (dicts keyed by agent name) to wqmix's protocol.
+
+    - obs: the agents' observation vectors, stacked (agents, obs_dim);
+    - state: SMAX's `world_state`; otherwise the concatenated observations (as JaxMARL's
+      `CTRolloutManager` does);
+    - avail: SMAX's masks; envs without masks (MPE) have every action available;
+    - reward: SMAX's shared reward (times `reward_scale`); MPE's summed over agents
+      (`CTRolloutManager`'s global reward);
+    - `step_env` is called directly, so jaxmarl does not auto-reset: the episode's last state
+      stays observable. SMAX: terminated when either team is wiped out (won = every enemy dead),
+      truncated at its `max_steps`; MPE: only ever truncated, at `max_steps`.
+    """
+
+    def __init__(self, env: Any, kind: Literal["smax", "mpe"], reward_scale: float):
+        self.env, self.kind, self.reward_scale = env, kind, reward_scale
+        self.reports_wins = kind == "smax"
+        self.agents = list(env.agents)
+        obs, state = env.reset(jax.random.key(0))
+        num_actions = {int(env.action_space(a).n) for a in self.agents}
+        obs_dims = {int(np.prod(obs[a].shape)) for a in self.agents}
+        if len(num_actions) != 1 or len(obs_dims) != 1:
+            raise ValueError("wqmix's shared agent network needs every agent to have the same observation "
+                             f"size and action count; got sizes {obs_dims} and actions {num_actions}")
+        self._max_steps = int(env.max_steps)
+        probe = self._timestep(obs, state, jnp.zeros(()), jnp.asarray(False))
+        self.spec = EnvSpec(num_agents=len(self.agents), obs_dim=obs_dims.pop(), state_dim=int(probe.state.shape[0]),
+                            num_actions=num_actions.pop(), time_limit=self._max_steps)
+
+    def _outcome(self, env_state: Any) -> tuple[jax.Array, jax.Array]:
+        """(an ally is alive, an enemy is alive) for SMAX."""
+        alive = env_state.state.unit_alive
+        n = len(self.agents)
+        return jnp.any(alive[:n]), jnp.any(alive[n:])
+
+    def _timestep(self, obs: dict, env_state: Any, reward: jax.Array, done: jax.Array) -> TimeStep:
+        agent_obs = jnp.stack([obs[a].reshape(-1) for a in self.agents]).astype(jnp.float32)
+        if self.kind == "smax":
+            state = obs["world_state"].reshape(-1).astype(jnp.float32)
+            masks = self.env.get_avail_actions(env_state)
+            avail = jnp.stack([masks[a] for a in self.agents]).astype(bool)
+            allies_alive, enemies_alive = self._outcome(env_state)
+            terminated = done & (~allies_alive | ~enemies_alive)
+            won = done & ~enemies_alive
+        else:
+            state = agent_obs.reshape(-1)
+            avail = jnp.ones((len(self.agents), int(self.env.action_space(self.agents[0]).n)), bool)
+            terminated = jnp.asarray(False)
+            won = jnp.asarray(False)
+        return TimeStep(obs=agent_obs, state=state, avail=avail, reward=jnp.asarray(reward, jnp.float32),
+                        terminated=terminated, truncated=done & ~terminated, won=won)
+
+    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+        obs, env_state = self.env.reset(key)
+        return env_state, self._timestep(obs, env_state, jnp.zeros(()), jnp.asarray(False))
+
+    def step(self, key: jax.Array, env_state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
+        action_dict = {a: actions[i] for i, a in enumerate(self.agents)}
+        obs, env_state, rewards, dones, _ = self.env.step_env(key, env_state, action_dict)
+        if self.kind == "smax":
+            reward = rewards[self.agents[0]] * self.reward_scale
+        else:
+            reward = sum(rewards[a] for a in self.agents) * self.reward_scale
+        return env_state, self._timestep(obs, env_state, reward, dones["__all__"])
