@@ -38,6 +38,7 @@ def _episodes(ids, spec=TINY, obs=None, actions=None):
         reward=jnp.asarray(np.broadcast_to(ids[:, None], (E, T)), jnp.float32),
         terminated=jnp.asarray(np.tile([False, True], (E, 1))),
         filled=jnp.ones((E, T), bool),
+        alive=jnp.asarray(np.broadcast_to(ids[:, None, None] % 2 == 0, (E, T + 1, n))),
     )
 
 
@@ -79,8 +80,9 @@ def test_buffer_bytes_by_hand():
     actions = 3 * 2 * 2 * 1        # 12
     reward = 3 * 2 * 4             # 24
     terminated = filled = 3 * 2    # 6 each
-    assert obs + state + avail + actions + reward + terminated + filled == 336
-    assert buffer_bytes(buf) == 336
+    alive = 3 * 3 * 2 * 1          # 18
+    assert obs + state + avail + actions + reward + terminated + filled + alive == 354
+    assert buffer_bytes(buf) == 354
 
 
 # --------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ def batch():
         reward=jnp.array([[1.0, -3.0, 100.0], [5.0, 100.0, 100.0]], jnp.float32),
         terminated=jnp.array([[False, False, False], [True, False, False]]),
         filled=jnp.array([[True, True, False], [True, False, False]]),
+        alive=jnp.ones((2, 4, 2), bool),
     )
 
 
@@ -173,3 +174,34 @@ def test_td_lambda_targets_in_the_learner():
     y00 = float(b.reward[0, 0]) + GAMMA * ((1 - 0.5) * v + 0.5 * y01)
     y10 = float(b.reward[1, 0])  # terminated
     np.testing.assert_allclose(float(metrics.target_mean), np.mean([y00, y01, y10]), rtol=1e-5)
+
+
+def test_departed_agents_leave_the_loss():
+    """Agent 1 leaves episode 0 after step 0: from step 1 on its utility is not mixed in, neither
+    in Q_tot nor in the bootstrap value, and (IQL) its head has no loss."""
+    b = batch()
+    alive = np.ones((2, 4, 2), bool)
+    alive[0, 1:, 1] = False
+    b = b.replace(alive=jnp.asarray(alive))
+    algo, networks, params, target = params_for("vdn")
+    loss, _ = make_loss(algo, networks)(params, target, b)
+    v_both, v_one = 2 * TARGET_UTILITIES[1], TARGET_UTILITIES[1]
+    q = {(0, 0): ONLINE_UTILITIES[1] + ONLINE_UTILITIES[1], (0, 1): ONLINE_UTILITIES[0],
+         (1, 0): ONLINE_UTILITIES[2] + ONLINE_UTILITIES[1]}
+    y = {(0, 0): 1.0 + GAMMA * v_one, (0, 1): -3.0 + GAMMA * v_one, (1, 0): 5.0}
+    assert v_both != v_one
+    np.testing.assert_allclose(float(loss), np.mean([(q[k] - y[k]) ** 2 for k in VALID]), rtol=1e-5)
+
+    # IQL: agent 1's head stops at step 0 and bootstraps from nothing (its own episode ended).
+    algo, networks, params, target = params_for("iql")
+    loss, _ = make_loss(algo, networks)(params, target, b)
+
+    def y_head(e, t, i):
+        if bool(b.terminated[e, t]):
+            return float(b.reward[e, t])
+        return float(b.reward[e, t]) + GAMMA * (TARGET_UTILITIES[1] if alive[e, t + 1, i] else 0.0)
+
+    heads = [((e, t), i) for e, t in VALID for i in range(2) if alive[e, t, i]]
+    errors = [(ONLINE_UTILITIES[b.actions[e, t, i]] - y_head(e, t, i)) ** 2 for (e, t), i in heads]
+    assert len(heads) == 5
+    np.testing.assert_allclose(float(loss), np.mean(errors), rtol=1e-5)

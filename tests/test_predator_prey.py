@@ -66,7 +66,8 @@ def test_default_config_is_the_papers():
     assert isinstance(env, PredatorPrey)
     assert DEFAULT.name == "predator-prey"
     assert (DEFAULT.grid_size, DEFAULT.num_agents, DEFAULT.num_prey) == (10, 8, 8)
-    assert (DEFAULT.punishment, DEFAULT.capture_reward, DEFAULT.time_limit, DEFAULT.obs_radius) == (-2.0, 10.0, 200, 2)
+    assert (DEFAULT.punishment, DEFAULT.capture_reward) == (-2.0, 10.0)
+    assert (DEFAULT.time_limit, DEFAULT.obs_radius, DEFAULT.agents_to_capture) == (200, 2, 2)
     spec = env.spec
     assert (spec.num_agents, spec.obs_dim, spec.state_dim, spec.num_actions, spec.time_limit) == (8, 75, 300, 6, 200)
     assert spec.obs_dtype == np.uint8 and spec.state_dtype == np.uint8

@@ -27,6 +27,7 @@ class Episodes:
     reward: jax.Array  # (B, T) float32
     terminated: jax.Array  # (B, T) bool
     filled: jax.Array  # (B, T) bool: the step belongs to the episode (not padding)
+    alive: jax.Array  # (B, T+1, agents) bool: the agent takes part (PettingZoo agents may leave)
 
 
 @struct.dataclass
@@ -58,6 +59,7 @@ def init_buffer(spec: EnvSpec, capacity: int) -> ReplayBuffer:
         reward=jnp.zeros((capacity, T), jnp.float32),
         terminated=jnp.zeros((capacity, T), bool),
         filled=jnp.zeros((capacity, T), bool),
+        alive=jnp.zeros((capacity, T + 1, n), bool),
     )
     return ReplayBuffer(data=data, insert_pos=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
 
@@ -96,4 +98,5 @@ def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Episodes:
         reward=picked.reward,
         terminated=picked.terminated,
         filled=picked.filled,
+        alive=picked.alive,
     )

@@ -76,19 +76,21 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         reward = _time_major(batch.reward)[..., None]  # (T, B, 1)
         terminated = _time_major(batch.terminated)[..., None]  # (T, B, 1)
         filled = _time_major(batch.filled)  # (T, B)
+        alive = _time_major(batch.alive)  # (T+1, B, agents): departed agents' utilities are zeroed
         prev_actions = jnp.concatenate([jnp.full_like(actions[:1], -1), actions], axis=0)  # (T+1, B, agents)
         inputs = agent_inputs(networks, obs, prev_actions)
 
         # Online QMIX (or VDN / IQL) utilities; their greedy joint action u*(s) at every step.
         q = agent_utilities(networks.agent, params["agent"], inputs)
         greedy = masked_greedy(jax.lax.stop_gradient(q), avail)  # (T+1, B, agents)
-        q_tot = networks.mixer.apply(params["mixer"], _pick(q[:-1], actions), state[:-1])  # (T, B, heads)
+        chosen = jnp.where(alive[:-1], _pick(q[:-1], actions), 0.0)  # (T, B, agents)
+        q_tot = networks.mixer.apply(params["mixer"], chosen, state[:-1])  # (T, B, heads)
 
         # Target values V(s') = Q(s', u*(s')) from the target central Q-hat* (WQMIX) or from the
         # algorithm's own target networks (QMIX, VDN, IQL, ablation). CW also needs them at s.
         agent_key, mixer_key = ("central_agent", "central_mixer") if algo.central else ("agent", "mixer")
         target_q = agent_utilities(getattr(networks, agent_key), target_params[agent_key], inputs)
-        target_greedy_q = _pick(target_q, greedy)  # (T+1, B, agents)
+        target_greedy_q = jnp.where(alive, _pick(target_q, greedy), 0.0)  # (T+1, B, agents)
         target_mixer = functools.partial(getattr(networks, mixer_key).apply, target_params[mixer_key])
         if algo.weighting == "cw":
             target_greedy_value = target_mixer(target_greedy_q, state)  # (T+1, B, heads)
@@ -108,6 +110,8 @@ def make_loss(algo: AlgoConfig, networks: Networks):
             y = losses.one_step_targets(reward, terminated, next_value, algo.gamma)
         y = jax.lax.stop_gradient(y)
         mask = jnp.broadcast_to(filled[..., None], y.shape)
+        if heads > 1:  # independent heads (IQL): a departed agent's head has no loss
+            mask = mask & alive[:-1]
 
         # The weighting: the whole of Weighted QMIX's change to the QMIX loss.
         if algo.weighting == "ow":
@@ -123,8 +127,8 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         central_loss = jnp.zeros(())
         if algo.central:
             central_q = agent_utilities(networks.central_agent, params["central_agent"], inputs[:-1])
-            central_q_tot = networks.central_mixer.apply(
-                params["central_mixer"], _pick(central_q, actions), state[:-1])
+            central_chosen = jnp.where(alive[:-1], _pick(central_q, actions), 0.0)
+            central_q_tot = networks.central_mixer.apply(params["central_mixer"], central_chosen, state[:-1])
             central_loss = losses.masked_weighted_mse(central_q_tot, y, jnp.ones_like(y), mask)
 
         loss = algo.qmix_loss_coef * qmix_loss + algo.central_loss_coef * central_loss

@@ -61,6 +61,13 @@ class ChunkMetrics:
     epsilon: jax.Array  # at the chunk's last iteration
 
 
+def _alive(timestep) -> jax.Array:
+    """(..., agents) bool: which agents take part; all of them when the env does not say."""
+    if timestep.alive is not None:
+        return timestep.alive
+    return jnp.ones(timestep.avail.shape[:-1], bool)
+
+
 def _zeros_like_tree(tree):
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
 
@@ -104,7 +111,7 @@ class Trainer:
             next_env_state, next_timestep = jax.vmap(env.step)(
                 jax.random.split(env_key, num_envs), env_state, actions)
             active = ~done
-            record = (timestep.obs, timestep.state, timestep.avail, actions,
+            record = (timestep.obs, timestep.state, timestep.avail, _alive(timestep), actions,
                       jnp.where(active, next_timestep.reward, 0.0), next_timestep.terminated & active, active,
                       next_timestep.won & active)
             done = done | next_timestep.terminated | next_timestep.truncated
@@ -114,7 +121,7 @@ class Trainer:
 
         (_, last, _, _, _), records = jax.lax.scan(
             step, (env_state, timestep, hidden, prev_actions, done), jax.random.split(key, spec.time_limit))
-        obs, state, avail, actions, reward, terminated, filled, won = records  # each (T, E, ...)
+        obs, state, avail, alive, actions, reward, terminated, filled, won = records  # each (T, E, ...)
 
         def with_last(xs, x):  # (T, E, ...) + (E, ...) -> (E, T+1, ...)
             return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
@@ -123,6 +130,7 @@ class Trainer:
             obs=with_last(obs, last.obs),
             state=with_last(state, last.state),
             avail=with_last(avail, last.avail),
+            alive=with_last(alive, _alive(last)),
             actions=jnp.swapaxes(actions, 0, 1),
             reward=jnp.swapaxes(reward, 0, 1),
             terminated=jnp.swapaxes(terminated, 0, 1),

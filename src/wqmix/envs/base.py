@@ -45,6 +45,8 @@ class TimeStep:
     truncated: jax.Array  # () bool: the episode was cut by the time limit (bootstrap)
     won: jax.Array  # () bool: the episode ended in a win (SMAX battles); always false where
     # the env has no notion of winning
+    alive: jax.Array | None = None  # (agents,) bool, or None when every agent always takes part.
+    # An agent that has left the episode keeps its slot; its utility is left out of the loss.
 
 
 class Environment(abc.ABC):
@@ -104,3 +106,20 @@ def check_env(env: Environment, num_steps: int = 8, seed: int = 0) -> None:
         logits = jnp.where(timestep.avail, 0.0, -jnp.inf)
         actions = jax.random.categorical(action_key, logits).astype(jnp.int32)
         env_state, timestep = step(step_key, env_state, actions)
+
+
+class HostEnvironment(abc.ABC):
+    """An environment that steps in Python on the host (PettingZoo through the adapter): acting
+    and learning stay compiled, only `reset` and `step` run outside `jit`. Same `TimeStep`
+    fields as `Environment`, as NumPy arrays; `alive` is always given."""
+
+    spec: EnvSpec
+    reports_wins: bool = False
+
+    @abc.abstractmethod
+    def reset(self, seed: int) -> TimeStep:
+        """Start an episode from an integer seed."""
+
+    @abc.abstractmethod
+    def step(self, actions: np.ndarray) -> TimeStep:
+        """Apply `actions` (agents,) int; agents that have left get their no-op."""

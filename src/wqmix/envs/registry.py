@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from wqmix.envs.jaxmarl_envs import MpeSpreadConfig, SmaxConfig
 from wqmix.envs.matrix_game import MatrixGameConfig
+from wqmix.envs.predator_prey import PredatorPreyConfig
 from wqmix.errors import ConfigError
 
-EnvConfig = MatrixGameConfig | SmaxConfig | MpeSpreadConfig
+EnvConfig = MatrixGameConfig | PredatorPreyConfig | SmaxConfig | MpeSpreadConfig
 """The union of the registered env config classes (each has `name`, `validate`, `make`)."""
 
 ENV_CONFIGS: dict[str, type[EnvConfig]] = {
-    config.name: config for config in (MatrixGameConfig, SmaxConfig, MpeSpreadConfig)
+    config.name: config for config in (MatrixGameConfig, PredatorPreyConfig, SmaxConfig, MpeSpreadConfig)
 }
 
 
