@@ -1,5 +1,5 @@
-"""Action selection (masked greedy, masked epsilon-greedy, the linear epsilon schedule) and the
-environment checker's refusal of agents with no available action or wrong shapes."""
+"""Action selection: masked greedy, masked epsilon-greedy, the linear epsilon schedule. (The
+environment checker's tests are in test_check_env.py.)"""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 from wqmix.action import linear_epsilon, masked_epsilon_greedy, masked_greedy, masked_uniform
-from wqmix.envs.base import Environment, EnvSpec, TimeStep, check_env
-from wqmix.envs.matrix_game import MatrixGame
-from wqmix.errors import EnvCheckError
 
 # --------------------------------------------------------------------------------------------
 # Masked greedy on hand-built arrays
@@ -156,83 +153,3 @@ def test_linear_epsilon_zero_anneal_gives_finish():
     for t in (0, 1, 10_000):
         assert float(linear_epsilon(t, 1.0, 0.2, 0)) == pytest.approx(0.2)
     assert linear_epsilon(0, 1.0, 0.2, 0).dtype == jnp.float32
-
-
-# --------------------------------------------------------------------------------------------
-# check_env
-
-
-class _Wrapped(Environment):
-    """MatrixGame with a hook that can alter each TimeStep."""
-
-    def __init__(self, spec: EnvSpec | None = None):
-        self.inner = MatrixGame()
-        self.spec = spec if spec is not None else self.inner.spec
-
-    def alter(self, timestep: TimeStep, at_reset: bool) -> TimeStep:
-        return timestep
-
-    def reset(self, key):
-        state, ts = self.inner.reset(key)
-        return state, self.alter(ts, True)
-
-    def step(self, key, env_state, actions):
-        state, ts = self.inner.step(key, env_state, actions)
-        return state, self.alter(ts, False)
-
-
-class _NoActionAtReset(_Wrapped):
-    """Agent 1 has no available action at reset."""
-
-    def alter(self, timestep, at_reset):
-        return timestep.replace(avail=timestep.avail.at[1].set(False))
-
-
-class _NoActionAfterStep(_Wrapped):
-    """Agent 0 has no available action after the first step (reset is fine)."""
-
-    def alter(self, timestep, at_reset):
-        if at_reset:
-            return timestep
-        return timestep.replace(avail=timestep.avail.at[0].set(False))
-
-
-class _WrongObsShape(_Wrapped):
-    """Observations one entry short of the spec."""
-
-    def alter(self, timestep, at_reset):
-        return timestep.replace(obs=timestep.obs[:, :-1])
-
-
-class _NanReward(_Wrapped):
-    def alter(self, timestep, at_reset):
-        return timestep if at_reset else timestep.replace(reward=jnp.float32(jnp.nan))
-
-
-def test_matrix_game_passes_check_env():
-    check_env(MatrixGame())
-    check_env(_Wrapped())  # the wrapper itself is faithful
-
-
-def test_check_env_rejects_agent_without_available_action_at_reset():
-    with pytest.raises(EnvCheckError, match=r"reset.*agent 1.*no available action"):
-        check_env(_NoActionAtReset())
-
-
-def test_check_env_rejects_agent_without_available_action_after_step():
-    with pytest.raises(EnvCheckError, match=r"step 1.*agent 0.*no available action"):
-        check_env(_NoActionAfterStep())
-
-
-def test_check_env_rejects_obs_shape_mismatch():
-    with pytest.raises(EnvCheckError, match=r"obs has shape \(2, 4\).*\(2, 5\)"):
-        check_env(_WrongObsShape())
-    # Same env, spec claiming a different obs_dim.
-    spec = MatrixGame().spec._replace(obs_dim=6)
-    with pytest.raises(EnvCheckError, match=r"obs has shape \(2, 5\).*\(2, 6\)"):
-        check_env(_Wrapped(spec))
-
-
-def test_check_env_rejects_nan_reward():
-    with pytest.raises(EnvCheckError, match=r"reward holds NaN"):
-        check_env(_NanReward())

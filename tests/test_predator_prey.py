@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wqmix.envs.base import check_env
+from wqmix.envs.check import check_env
 from wqmix.envs.predator_prey import (
     ACTION_NAMES, CATCH, DOWN, LEFT, MOVES, RIGHT, STAY, UP, PredatorPrey, PredatorPreyConfig,
 )
@@ -442,8 +442,8 @@ def test_a_scripted_cooperative_policy_reaches_the_maximum_return_40():
 
 
 def test_check_env_passes_for_the_default_config():
-    check_env(DEFAULT.make(), num_steps=8)
-    check_env(SMALL.make(), num_steps=12)
+    check_env(DEFAULT.make(), num_episodes=1, max_steps=8)
+    check_env(SMALL.make())
 
 
 def test_reset_and_step_are_deterministic_given_the_key():

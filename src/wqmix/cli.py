@@ -2,6 +2,7 @@
 
     wqmix train [--preset NAME] [--config FILE] [--env NAME] [--algo NAME] [--out DIR]
                 [--seed N] [--num-seeds K] [--quiet] [--SECTION.FIELD VALUE ...]
+    wqmix check-env NAME [--env.FIELD VALUE ...] [--episodes N] [--seed S]
 
 Whole sections come first (preset, then config file, then env and algo), then every
 `--section.field value` override, in order. Any bad value stops with one line naming the field,
@@ -24,7 +25,8 @@ USAGE = """usage: wqmix train [options] [--SECTION.FIELD VALUE ...]
 Train on an environment with one algorithm; with no option, OW-QMIX on the paper's matrix game.
 
 options:
-  --env NAME          environment: {envs}
+  --env NAME          environment: {envs}; starts from the env's preset
+                      (matrix-game-paper, predator-prey-paper) or the official defaults
   --algo NAME         algorithm: {algos}
   --preset NAME       a whole configuration: {presets}
   --config FILE       a JSON config (e.g. a run's config.json); later options override it
@@ -95,7 +97,12 @@ def parse_train_args(argv: list[str]):
         else:
             overrides.append((name, value))
 
-    config = cfg.preset(whole["preset"]) if "preset" in whole else cfg.Config()
+    if "preset" in whole:
+        config = cfg.preset(whole["preset"])
+    elif "env" in whole:
+        config = cfg.env_default(whole["env"])
+    else:
+        config = cfg.Config()
     if "config" in whole:
         try:
             data = json.loads(Path(whole["config"]).read_text())
@@ -143,20 +150,118 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
+CHECK_ENV_USAGE = """usage: wqmix check-env NAME [--env.FIELD VALUE ...] [--episodes N] [--seed S]
+
+Play a few episodes of environment NAME with random available actions and report everything
+that breaks the wqmix protocol (shapes, dtypes, NaN/inf, masks, time limit, determinism, masked
+actions). Exit status: 0 when it passes, 1 when it does not, 2 for a bad argument.
+
+options:
+  --env.FIELD V    set a field of the environment's config, e.g. --env.grid-size 5
+  --episodes N     episodes to play (default 2)
+  --seed S         seed of the keys and of the random actions (default 0)
+
+environments: {envs}
+"""
+
+
+def parse_check_env_args(argv: list[str]):
+    """(env config, episodes, seed) from `wqmix check-env` arguments, or None for --help.
+    Raises ConfigError."""
+    from wqmix import config as cfg
+
+    if argv and argv[0] in ("-h", "--help"):
+        return None
+    if not argv or argv[0].startswith("--"):
+        raise ConfigError("env", None, "name an environment first: wqmix check-env NAME [options]")
+    config = cfg.with_env(cfg.Config(), argv[0])
+    episodes, seed = 2, 0
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("--"):
+            raise ConfigError("argument", arg, "options look like --name value; see wqmix check-env --help")
+        name, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise ConfigError(name, None, "needs a value")
+            value = argv[i + 1]
+            i += 1
+        i += 1
+        if name == "episodes":
+            try:
+                episodes = int(value)
+            except ValueError:
+                episodes = 0
+            if episodes < 1:
+                raise ConfigError("episodes", value, "must be a positive integer")
+        elif name == "seed":
+            try:
+                seed = int(value)
+            except ValueError:
+                seed = -1
+            if seed < 0:
+                raise ConfigError("seed", value, "must be an integer >= 0")
+        elif name.startswith("env."):
+            config = cfg.apply_override(config, name, value)
+        else:
+            raise ConfigError(name, value, "unknown option; valid: --env.FIELD, --episodes, --seed")
+    config = cfg.validate(config)
+    return config.env, episodes, seed
+
+
+def check_env_main(argv: list[str]) -> int:
+    """`wqmix check-env NAME ...`: 0 when the env passes, 1 when it fails, 2 for bad arguments."""
+    try:
+        parsed = parse_check_env_args(argv)
+    except ConfigError as e:
+        print(f"wqmix check-env: error: {e}", file=sys.stderr)
+        return 2
+    if parsed is None:
+        from wqmix.envs.registry import ENV_CONFIGS
+
+        print(CHECK_ENV_USAGE.format(envs=", ".join(ENV_CONFIGS)))
+        return 0
+    env_config, episodes, seed = parsed
+    from wqmix.envs.check import check_env  # imports JAX: only once the arguments are known to be good
+
+    try:
+        env = env_config.make()
+    except Exception as e:  # noqa: BLE001 - a env that cannot be built fails the check
+        print(f"{env_config.name}: could not make the environment: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    try:
+        check_env(env, num_episodes=episodes, seed=seed)
+    except EnvCheckError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    spec = env.spec
+    print(f"{env_config.name}: OK (agents {spec.num_agents}, obs {spec.obs_dim}, state {spec.state_dim}, "
+          f"actions {spec.num_actions}, time limit {spec.time_limit})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["train"]
     command, rest = argv[0], argv[1:]
     if command in ("-h", "--help"):
-        print("usage: wqmix {train} ...\n\n  train   train an algorithm on an environment "
-              "(wqmix train --help)\n\nWith no command, `wqmix` runs `wqmix train`.")
+        print("usage: wqmix {train,check-env} ...\n\n"
+              "  train      train an algorithm on an environment (wqmix train --help)\n"
+              "  check-env  play a few random episodes of an environment and report what breaks the "
+              "protocol (wqmix check-env --help)\n\n"
+              "With no command, `wqmix` runs `wqmix train`.")
         return 0
     if command == "train":
         return train_main(rest)
+    if command == "check-env":
+        return check_env_main(rest)
     if command.startswith("--"):  # `wqmix --algo qmix` means `wqmix train --algo qmix`
         return train_main(argv)
-    print(f"wqmix: error: unknown command {command!r}; valid commands: train", file=sys.stderr)
+    print(f"wqmix: error: unknown command {command!r}; valid commands: train, check-env", file=sys.stderr)
     return 2
 
 

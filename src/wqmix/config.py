@@ -200,10 +200,45 @@ def matrix_game_paper() -> Config:
     return Config()
 
 
+def official_defaults(env_name: str) -> Config:
+    """Environment `env_name` at its defaults with the official learning settings, epsilon
+    annealed 1.0 -> 0.05 over 50k steps included (official `ow_qmix.yaml`)."""
+    return dataclasses.replace(Config(), env=env_config_for(env_name), exploration=ExplorationConfig())
+
+
+def predator_prey_paper() -> Config:
+    """Predator-prey with the paper's hardest miscapture punishment (p = -2) and the paper's
+    protocol: one env, one update of 32 episodes after each episode, epsilon annealed over 50k
+    steps (paper Fig. 2), alpha 0.1, 1M env steps and 16 test episodes (official
+    `pred_prey_punish.yaml`)."""
+    config = official_defaults("predator-prey")
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=1_000_000),
+                               log=dataclasses.replace(config.log, test_episodes=16))
+
+
+def predator_prey_fast() -> Config:
+    """`predator-prey-paper` with 8 environments in parallel and one update per 8 episodes
+    (pymarl2's parallel-runner protocol)."""
+    config = predator_prey_paper()
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, num_envs=8))
+
+
 PRESETS: dict[str, typing.Callable[[], Config]] = {
     "matrix-game-paper": matrix_game_paper,
+    "predator-prey-paper": predator_prey_paper,
+    "predator-prey-fast": predator_prey_fast,
 }
 """Named presets for `--preset`. The default `Config()` is `matrix-game-paper`."""
+
+ENV_PRESETS: dict[str, str] = {"matrix-game": "matrix-game-paper", "predator-prey": "predator-prey-paper"}
+"""The preset `--env NAME` starts from; other envs start from `official_defaults(NAME)`."""
+
+
+def env_default(env_name: str) -> Config:
+    """What `--env NAME` starts from: the env's preset, else the official defaults."""
+    if env_name in ENV_PRESETS:
+        return preset(ENV_PRESETS[env_name])
+    return official_defaults(env_name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +14,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from wqmix.config import Config, to_dict, validate
-from wqmix.envs.base import check_env
+from wqmix.envs.base import Environment, HostEnvironment
+from wqmix.envs.check import check_env
 from wqmix.envs.matrix_game import MatrixGame
+from wqmix.host import HostRunner
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.run_files import append_jsonl, prepare_run_dir, run_metadata, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, seed_keys
@@ -67,12 +69,19 @@ def _print_tables(console: Console, per_seed: list[dict[str, Any]]) -> None:
 
 
 def train_run(config: Config, out_dir: Path, console: Console | None = None,
-              command: list[str] | None = None) -> dict[str, Any]:
-    """Train `config` (all its seeds, vmapped) and write the run directory. Returns the summary."""
+              command: list[str] | None = None,
+              make_env: Callable[[], Environment | HostEnvironment] | None = None) -> dict[str, Any]:
+    """Train `config` (all its seeds, vmapped) and write the run directory. Returns the summary.
+
+    `make_env` builds your own environment instead of `config.env` (a JAX `Environment`, or a
+    `HostEnvironment` such as `PettingZooEnv`; host envs are built once per seed and env copy)."""
     config = validate(config)
     console = console or Console(stderr=True, quiet=config.log.quiet)
     out_dir = prepare_run_dir(out_dir)
-    trainer = Trainer(config)
+    env_name = config.env.name if make_env is None else None
+    make_env = make_env or config.env.make
+    trainer = Trainer(config, make_env())
+    env_name = env_name or type(trainer.env).__name__
     check_env(trainer.env)
     write_json_atomic(out_dir / "config.json", to_dict(config))
     write_json_atomic(out_dir / "meta.json", run_metadata(command))
@@ -86,11 +95,16 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
 
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
-    run_chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
-    console.print(f"[bold]wqmix[/] {config.algo.name} on {config.env.name}, seeds {seeds}, "
+    console.print(f"[bold]wqmix[/] {config.algo.name} on {env_name}, seeds {seeds}, "
                   f"{total:,} env steps each -> {out_dir}")
-    with console.status("compiling ..."):
-        compiled = run_chunk.lower(states, jnp.int32(stops[0])).compile()
+    host = isinstance(trainer.env, HostEnvironment)
+    if host:  # the env steps in Python: acting and absorbing compile on their first call
+        runner = HostRunner(trainer, make_env, config.num_seeds)
+        run_chunk = runner.run_chunk
+    else:
+        jitted = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
+        with console.status("compiling ..."):
+            run_chunk = jitted.lower(states, jnp.int32(stops[0])).compile()
     compile_s = time.perf_counter() - t0
 
     progress = Progress(
@@ -100,10 +114,13 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         TextColumn("return {task.fields[ret]}"), console=console, disable=config.log.quiet,
     )
     run_start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
     with progress:
         task = progress.add_task("training", total=total, sps="-", ret="-")
         for stop in stops:
-            states, metrics = compiled(states, jnp.int32(stop))
+            if int(np.min(np.asarray(states.env_steps))) >= stop:
+                continue  # the last episodes already went past this chunk's end
+            states, metrics = run_chunk(states, jnp.int32(stop))
             env_steps = int(np.min(np.asarray(states.env_steps)))
             elapsed = time.perf_counter() - run_start
             steps_per_s = env_steps * len(seeds) / max(elapsed, 1e-9)
@@ -115,26 +132,30 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                             ret=f"{mean_return:.2f}")
     run_s = time.perf_counter() - run_start
 
+    # Greedy test episodes of the final policy (the matrix game: its learned tables).
+    eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+    n_test = config.log.test_episodes
+    if host:
+        test_stats = runner.greedy_episodes(states.learner.params["agent"], eval_key, n_test)
+    elif not isinstance(trainer.env, MatrixGame):
+        test_stats = jax.jit(jax.vmap(greedy_episodes, in_axes=(None, 0, 0, None)), static_argnums=(0, 3))(
+            trainer, states.learner.params, jax.random.split(eval_key, len(seeds)), n_test)
     per_seed = []
-    eval_keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), len(seeds))
-    test_episodes = jax.jit(greedy_episodes, static_argnums=(0, 3))
     for i, seed in enumerate(seeds):
-        params = jax.tree_util.tree_map(lambda x: x[i], states.learner.params)
         entry: dict[str, Any] = {"seed": seed}
         if isinstance(trainer.env, MatrixGame):
-            entry.update(matrix_game_tables(trainer, params))
+            entry.update(matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[i], states.learner.params)))
         else:
-            stats = test_episodes(trainer, params, eval_keys[i], config.log.test_episodes)
-            entry["greedy_return"] = float(jnp.mean(stats.episode_return))
-            entry["test_episodes"] = config.log.test_episodes
+            entry["greedy_return"] = float(jnp.mean(test_stats.episode_return[i]))
+            entry["test_episodes"] = n_test
             if trainer.env.reports_wins:
-                entry["test_win_rate"] = float(jnp.mean(stats.episode_won))
-        entry["final_train_return"] = rows[i]["train_return"]
+                entry["test_win_rate"] = float(jnp.mean(test_stats.episode_won[i]))
+        entry["final_train_return"] = rows[i]["train_return"] if rows else None
         per_seed.append(entry)
 
     summary = {
         "algo": config.algo.name,
-        "env": config.env.name,
+        "env": env_name,
         "seeds": seeds,
         "total_env_steps": int(np.min(np.asarray(states.env_steps))),
         "compile_s": round(compile_s, 2),

@@ -22,7 +22,8 @@ from wqmix import action, buffer as replay
 from wqmix.agents import Networks, Params, agent_inputs, init_params, make_networks, unroll_agents
 from wqmix.buffer import Episodes, ReplayBuffer
 from wqmix.config import Config, validate
-from wqmix.envs.base import Environment, check_env
+from wqmix.envs.base import Environment
+from wqmix.envs.check import check_env
 from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer,
                            make_update)
 

@@ -11,11 +11,9 @@ import abc
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from wqmix.errors import EnvCheckError
 
 
 class EnvSpec(NamedTuple):
@@ -63,49 +61,6 @@ class Environment(abc.ABC):
     @abc.abstractmethod
     def step(self, key: jax.Array, env_state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
         """Apply `actions` (agents,) int32: (next env state, next time step)."""
-
-
-def check_env(env: Environment, num_steps: int = 8, seed: int = 0) -> None:
-    """Run a few jitted steps with random available actions and raise `EnvCheckError` naming the
-    first thing that disagrees with `env.spec`: shapes, dtypes, NaN/inf values, or an agent with
-    no available action. Runs before any training compile, so a broken env fails fast."""
-    spec = env.spec
-    expected = {
-        "obs": (spec.num_agents, spec.obs_dim),
-        "state": (spec.state_dim,),
-        "avail": (spec.num_agents, spec.num_actions),
-        "reward": (),
-        "terminated": (),
-        "truncated": (),
-        "won": (),
-    }
-    reset = jax.jit(env.reset)
-    step = jax.jit(env.step)
-    key = jax.random.key(seed)
-    key, reset_key = jax.random.split(key)
-    env_state, timestep = reset(reset_key)
-    for t in range(num_steps + 1):
-        where = "reset" if t == 0 else f"step {t}"
-        for name, shape in expected.items():
-            value = np.asarray(getattr(timestep, name))
-            if value.shape != shape:
-                raise EnvCheckError(f"{type(env).__name__} {where}: {name} has shape {value.shape}, "
-                                    f"the spec says {shape}")
-            if name in ("obs", "state", "reward") and not np.all(np.isfinite(value)):
-                raise EnvCheckError(f"{type(env).__name__} {where}: {name} holds NaN or inf")
-        avail = np.asarray(timestep.avail)
-        if avail.dtype != np.bool_:
-            raise EnvCheckError(f"{type(env).__name__} {where}: avail has dtype {avail.dtype}, expected bool")
-        empty = np.flatnonzero(~avail.any(axis=-1))
-        if empty.size:
-            raise EnvCheckError(f"{type(env).__name__} {where}: agent {int(empty[0])} has no available "
-                                "action; every agent needs at least one (a no-op when it is out of play)")
-        if t == num_steps or bool(timestep.terminated) or bool(timestep.truncated):
-            break
-        key, action_key, step_key = jax.random.split(key, 3)
-        logits = jnp.where(timestep.avail, 0.0, -jnp.inf)
-        actions = jax.random.categorical(action_key, logits).astype(jnp.int32)
-        env_state, timestep = step(step_key, env_state, actions)
 
 
 class HostEnvironment(abc.ABC):

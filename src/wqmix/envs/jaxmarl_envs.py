@@ -166,10 +166,22 @@ class JaxMarlEnv(Environment):
         return env_state, self._timestep(obs, env_state, jnp.zeros(()), jnp.asarray(False))
 
     def step(self, key: jax.Array, env_state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
+        actions = jnp.asarray(actions, jnp.int32)
+        inner = env_state.state if self.kind == "smax" else env_state
+        if self.kind == "smax":
+            # SMAC rejects unavailable actions; jaxmarl would record a masked attack in
+            # `prev_attack_actions` (teammates observe it). Ours: it becomes "stop".
+            masks = self.env.get_avail_actions(env_state)
+            avail = jnp.stack([masks[a] for a in self.agents]).astype(bool)
+            legal = avail[jnp.arange(len(self.agents)), actions]
+            actions = jnp.where(legal, actions, self.env.num_movement_actions - 1)
         action_dict = {a: actions[i] for i, a in enumerate(self.agents)}
         obs, env_state, rewards, dones, _ = self.env.step_env(key, env_state, action_dict)
         if self.kind == "smax":
             reward = rewards[self.agents[0]] * self.reward_scale
         else:
             reward = sum(rewards[a] for a in self.agents) * self.reward_scale
-        return env_state, self._timestep(obs, env_state, reward, dones["__all__"])
+        # jaxmarl ends an episode when the step counter, read before it is incremented, reaches
+        # max_steps: one step late. Ours ends it after exactly max_steps steps.
+        done = dones["__all__"] | (inner.step + 1 >= self._max_steps)
+        return env_state, self._timestep(obs, env_state, reward, done)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from wqmix.envs.jaxmarl_envs import MpeSpreadConfig, SmaxConfig
 from wqmix.envs.matrix_game import MatrixGameConfig
+from wqmix.envs.pettingzoo_env import PettingZooConfig
 from wqmix.envs.predator_prey import PredatorPreyConfig
 from wqmix.errors import ConfigError
 
-EnvConfig = MatrixGameConfig | PredatorPreyConfig | SmaxConfig | MpeSpreadConfig
+EnvConfig = MatrixGameConfig | PredatorPreyConfig | SmaxConfig | MpeSpreadConfig | PettingZooConfig
 """The union of the registered env config classes (each has `name`, `validate`, `make`)."""
 
 ENV_CONFIGS: dict[str, type[EnvConfig]] = {
-    config.name: config for config in (MatrixGameConfig, PredatorPreyConfig, SmaxConfig, MpeSpreadConfig)
+    config.name: config for config in (MatrixGameConfig, PredatorPreyConfig, SmaxConfig, MpeSpreadConfig,
+                                          PettingZooConfig)
 }
 
 

@@ -1,0 +1,121 @@
+"""Training on host-stepped environments (PettingZoo): the env steps in Python, acting and the
+whole update (`Trainer.absorb`) stay compiled. Seeds run side by side: each seed has its own
+`num_envs` environments, and acting and learning are vmapped over seeds as in compiled runs."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wqmix import action
+from wqmix.agents import agent_inputs, unroll_agents
+from wqmix.buffer import Episodes
+from wqmix.envs.base import HostEnvironment, TimeStep
+from wqmix.train import ChunkMetrics, RolloutStats, Trainer, TrainState
+
+
+class HostRunner:
+    """Rollouts and chunks for `num_seeds` x `num_envs` host environments."""
+
+    def __init__(self, trainer: Trainer, make_env: Callable[[], HostEnvironment], num_seeds: int):
+        self.trainer, self.num_seeds = trainer, num_seeds
+        self.num_envs = trainer.config.train.num_envs
+        first = trainer.env
+        self.envs = [[first if (k, e) == (0, 0) else make_env() for e in range(self.num_envs)]
+                     for k in range(num_seeds)]
+        networks = trainer.networks
+
+        def act(agent_params, hidden, obs, prev_actions, avail, key, epsilon):
+            # one seed: hidden (E, agents, H), obs (E, agents, obs), avail (E, agents, actions)
+            inputs = agent_inputs(networks, obs, prev_actions)
+            hidden, q = unroll_agents(networks.agent, agent_params, hidden, inputs[None])
+            return hidden, action.masked_epsilon_greedy(key, q[0], avail, epsilon)
+
+        self._act = jax.jit(jax.vmap(act))
+        self._absorb = jax.jit(jax.vmap(trainer.absorb))
+        self._split = jax.jit(jax.vmap(lambda k: tuple(jax.random.split(k))))
+        self._epsilon = jax.jit(jax.vmap(trainer.epsilon))
+        self._seeds = jax.jit(jax.vmap(lambda k: jax.random.randint(k, (self.num_envs,), 0, 2**31 - 1)))
+
+    def rollout(self, agent_params, keys: jax.Array, epsilon: jax.Array) -> tuple[Episodes, RolloutStats]:
+        """One episode per environment and seed. Arrays have leading axes (seeds, envs)."""
+        spec = self.trainer.spec
+        K, E, T, n = self.num_seeds, self.num_envs, spec.time_limit, spec.num_agents
+        reset_keys, act_keys = self._split(keys)
+        seeds = np.asarray(self._seeds(reset_keys))
+        obs = np.zeros((K, E, T + 1, n, spec.obs_dim), np.float32)
+        state = np.zeros((K, E, T + 1, spec.state_dim), np.float32)
+        avail = np.zeros((K, E, T + 1, n, spec.num_actions), bool)
+        alive = np.zeros((K, E, T + 1, n), bool)
+        actions = np.zeros((K, E, T, n), np.int32)
+        reward = np.zeros((K, E, T), np.float32)
+        terminated = np.zeros((K, E, T), bool)
+        filled = np.zeros((K, E, T), bool)
+        won = np.zeros((K, E), bool)
+        current: list[list[TimeStep]] = [[self.envs[k][e].reset(int(seeds[k, e])) for e in range(E)]
+                                          for k in range(K)]
+        done = np.zeros((K, E), bool)
+        hidden = jnp.zeros((K, E, n, self.trainer.networks.agent.hidden))
+        prev_actions = jnp.full((K, E, n), -1, jnp.int32)
+        for t in range(T + 1):
+            for k in range(K):
+                for e in range(E):
+                    ts = current[k][e]
+                    obs[k, e, t], state[k, e, t], avail[k, e, t], alive[k, e, t] = ts.obs, ts.state, ts.avail, ts.alive
+            if t == T or done.all():
+                if t < T:  # the remaining steps are padding: repeat the last observation
+                    obs[:, :, t + 1:] = obs[:, :, t:t + 1]
+                    state[:, :, t + 1:] = state[:, :, t:t + 1]
+                    avail[:, :, t + 1:] = avail[:, :, t:t + 1]
+                    alive[:, :, t + 1:] = alive[:, :, t:t + 1]
+                break
+            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(act_keys, t)
+            hidden, chosen = self._act(agent_params, hidden, jnp.asarray(obs[:, :, t]), prev_actions,
+                                       jnp.asarray(avail[:, :, t]), step_keys, epsilon)
+            prev_actions = chosen
+            chosen = np.asarray(chosen)
+            actions[:, :, t] = chosen
+            for k in range(K):
+                for e in range(E):
+                    if done[k, e]:
+                        continue
+                    ts = self.envs[k][e].step(chosen[k, e])
+                    reward[k, e, t], terminated[k, e, t], filled[k, e, t] = ts.reward, ts.terminated, True
+                    won[k, e] |= bool(ts.won)
+                    done[k, e] = bool(ts.terminated) or bool(ts.truncated)
+                    current[k][e] = ts
+        episodes = Episodes(obs=jnp.asarray(obs), state=jnp.asarray(state), avail=jnp.asarray(avail),
+                            actions=jnp.asarray(actions), reward=jnp.asarray(reward),
+                            terminated=jnp.asarray(terminated), filled=jnp.asarray(filled), alive=jnp.asarray(alive))
+        stats = RolloutStats(episode_return=jnp.asarray(reward.sum(axis=-1)),
+                             episode_length=jnp.asarray(filled.sum(axis=-1), jnp.int32),
+                             episode_won=jnp.asarray(won))
+        return episodes, stats
+
+    def run_chunk(self, states: TrainState, stop_env_steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        """Iterate (act on the host, absorb compiled) until every seed reached `stop_env_steps`."""
+        totals = None
+        while int(np.min(np.asarray(states.env_steps))) < int(stop_env_steps):
+            keys, rollout_keys = self._split(states.key)
+            states = states.replace(key=keys)
+            epsilon = self._epsilon(states.env_steps)
+            episodes, stats = self.rollout(states.learner.params["agent"], rollout_keys, epsilon)
+            states, metrics = self._absorb(states, episodes, stats, epsilon)
+            if totals is None:
+                totals = metrics
+            else:
+                totals = jax.tree_util.tree_map(jnp.add, totals, metrics).replace(epsilon=metrics.epsilon)
+        return states, totals
+
+    def greedy_episodes(self, agent_params, key: jax.Array, num_episodes: int) -> RolloutStats:
+        """`num_episodes` greedy test episodes per seed (in rounds of `num_envs`)."""
+        rounds = -(-num_episodes // self.num_envs)
+        collected = []
+        for r in range(rounds):
+            keys = jax.random.split(jax.random.fold_in(key, r), self.num_seeds)
+            _, stats = self.rollout(agent_params, keys, jnp.zeros((self.num_seeds,), jnp.float32))
+            collected.append(stats)
+        return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=1)[:, :num_episodes], *collected)
