@@ -31,6 +31,7 @@ options:
   --preset NAME       a whole configuration: {presets}
   --config FILE       a JSON config (e.g. a run's config.json); later options override it
   --out DIR           run directory (default: runs/ENV-ALGO-TIME)
+  --resume DIR        continue the run in DIR from its latest checkpoint (exactly)
   --seed N            seed of the first run (default 0)
   --num-seeds K       train seeds N .. N+K-1 together in one process (vmap)
   --quiet             no progress bar, no tables
@@ -92,11 +93,24 @@ def parse_train_args(argv: list[str]):
             value = argv[i + 1]
             i += 1
         i += 1
-        if name in ("env", "algo", "preset", "config", "out"):
+        if name in ("env", "algo", "preset", "config", "out", "resume"):
             whole[name] = value
         else:
             overrides.append((name, value))
 
+    if "resume" in whole:
+        others = [f"--{k}" for k in whole if k != "resume"] + [f"--{d}" for d, _ in overrides]
+        if others:
+            raise ConfigError("resume", whole["resume"], "takes the run's own config.json; drop " + ", ".join(others))
+        path = Path(whole["resume"]) / "config.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError("resume", whole["resume"], f"must be a run directory with a readable config.json ({e})") from None
+        config = cfg.from_dict(data)
+        if "quiet" in flags:
+            config = dataclasses.replace(config, log=dataclasses.replace(config.log, quiet=True))
+        return config, Path(whole["resume"]), "resume"
     if "preset" in whole:
         config = cfg.preset(whole["preset"])
     elif "env" in whole:
@@ -140,13 +154,18 @@ def train_main(argv: list[str]) -> int:
         return 0
     if out is None:
         out = Path("runs") / f"{config.env.name}-{config.algo.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from wqmix.run import train_run  # imports JAX: only once the arguments are known to be good
+    from wqmix.run import TrainingDiverged, train_run  # imports JAX: only once the arguments are good
 
     try:
-        train_run(config, out, command=["wqmix", "train", *argv])
+        train_run(config, out, command=["wqmix", "train", *argv], resume=action == "resume")
     except (EnvCheckError, OSError) as e:
         print(f"wqmix train: error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"wqmix train: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
@@ -243,6 +262,125 @@ def check_env_main(argv: list[str]) -> int:
     return 0
 
 
+TABLE_USAGE = """usage: wqmix table RUN_DIR... [--out FILE.md] [--csv FILE.csv] [--reps N]
+
+Final test scores of the runs, one row per (algo, env) with the seeds of all its runs pooled:
+mean, median and interquartile mean (IQM), each with a 95% stratified-bootstrap confidence
+interval (rliable, Agarwal et al. 2021). The score is test_win_rate where the runs report wins
+(SMAX), else greedy_return. Prints a markdown table; writes files only when asked.
+
+options:
+  --out FILE.md   also write the markdown table to FILE.md
+  --csv FILE.csv  also write the rows (full precision) to FILE.csv
+  --reps N        bootstrap resamples (default 2000)
+"""
+
+PLOT_USAGE = """usage: wqmix plot RUN_DIR... [--out PREFIX] [--reps N]
+
+Learning curves: one panel per env, one line per algo (mean over all seeds of its runs, with a
+shaded 95% bootstrap CI of the mean). The curve is test_return where the runs logged it, else
+train_return. Writes PREFIX.png and PREFIX.pdf and prints their paths.
+
+options:
+  --out PREFIX    output path without extension (default learning_curves)
+  --reps N        bootstrap resamples (default 2000)
+"""
+
+
+def _parse_results_args(argv: list[str], options: tuple[str, ...]):
+    """(run dirs, {option: value}) from `wqmix table|plot` arguments, or None for --help.
+    Raises ValueError with a one-line message."""
+    paths: list[str] = []
+    values: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            return None
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            if name not in options:
+                raise ValueError(f"unknown option --{name}; valid: " + ", ".join(f"--{o}" for o in options))
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"--{name} needs a value")
+                value = argv[i + 1]
+                i += 1
+            values[name] = value
+        else:
+            paths.append(arg)
+        i += 1
+    if not paths:
+        raise ValueError("name at least one run directory")
+    if "reps" in values:
+        try:
+            reps = int(values["reps"])
+        except ValueError:
+            reps = 0
+        if reps < 1:
+            raise ValueError(f"--reps {values['reps']!r} is invalid: must be a positive integer")
+    return paths, values
+
+
+def table_main(argv: list[str]) -> int:
+    """`wqmix table RUN_DIR...`: 0 on success, 2 for a bad argument or run directory."""
+    try:
+        parsed = _parse_results_args(argv, ("out", "csv", "reps"))
+    except ValueError as e:
+        print(f"wqmix table: error: {e}", file=sys.stderr)
+        return 2
+    if parsed is None:
+        print(TABLE_USAGE)
+        return 0
+    paths, options = parsed
+    from wqmix.experiments.results import DEFAULT_REPS, format_markdown, load_runs, results_table, write_csv
+
+    try:
+        rows = results_table(load_runs(paths), reps=int(options.get("reps", DEFAULT_REPS)))
+    except ValueError as e:  # RunDirError is a ValueError
+        print(f"wqmix table: error: {e}", file=sys.stderr)
+        return 2
+    text = format_markdown(rows)
+    print(text, end="")
+    for key, write in (("out", lambda p: Path(p).write_text(text)), ("csv", lambda p: write_csv(rows, p))):
+        if key in options:
+            try:
+                write(options[key])
+            except OSError as e:
+                print(f"wqmix table: error: cannot write {options[key]}: {e.strerror or e}", file=sys.stderr)
+                return 2
+            print(f"wrote {options[key]}", file=sys.stderr)
+    return 0
+
+
+def plot_main(argv: list[str]) -> int:
+    """`wqmix plot RUN_DIR...`: 0 on success, 2 for a bad argument or run directory."""
+    try:
+        parsed = _parse_results_args(argv, ("out", "reps"))
+    except ValueError as e:
+        print(f"wqmix plot: error: {e}", file=sys.stderr)
+        return 2
+    if parsed is None:
+        print(PLOT_USAGE)
+        return 0
+    paths, options = parsed
+    from wqmix.experiments.results import DEFAULT_REPS, load_runs, plot_curves
+
+    try:
+        written = plot_curves(load_runs(paths), options.get("out", "learning_curves"),
+                              reps=int(options.get("reps", DEFAULT_REPS)))
+    except (ValueError, ImportError) as e:
+        print(f"wqmix plot: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"wqmix plot: error: cannot write {options.get('out', 'learning_curves')}: {e.strerror or e}",
+              file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -259,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         return train_main(rest)
     if command == "check-env":
         return check_env_main(rest)
+    if command == "table":
+        return table_main(rest)
+    if command == "plot":
+        return plot_main(rest)
     if command.startswith("--"):  # `wqmix --algo qmix` means `wqmix train --algo qmix`
         return train_main(argv)
     print(f"wqmix: error: unknown command {command!r}; valid commands: train, check-env", file=sys.stderr)

@@ -163,9 +163,14 @@ class LogConfig:
     bar between them. Default: ours."""
     quiet: bool = False
     """No progress bar and no tables on the terminal. Default: ours."""
+    checkpoint_interval: int = 100_000
+    """Save a checkpoint (whole training state) at the first chunk end after every this many env
+    steps, and always at the end; 0: only at the end. Default: ours."""
+    keep_checkpoints: int = 3
+    """Checkpoints kept (the oldest are deleted). Default: ours."""
     test_episodes: int = 20
-    """Greedy (epsilon = 0) test episodes per seed at the end of training, for summary.json.
-    Default: official (`test_nepisode: 20`)."""
+    """Greedy (epsilon = 0) test episodes per seed after every chunk (`test_return` in the
+    metrics) and at the end (summary.json). Default: official (`test_nepisode: 20`)."""
 
 
 @dataclass(frozen=True)
@@ -378,7 +383,9 @@ def validate(config: Config) -> Config:
     _positive(config.optim, "optim", "lr", "eps", "grad_norm_clip")
     _require(0.0 <= config.optim.rmsprop_decay < 1.0, "optim.rmsprop_decay",
              config.optim.rmsprop_decay, "must be in [0, 1)")
-    _positive(config.log, "log", "num_chunks", "test_episodes")
+    _positive(config.log, "log", "num_chunks", "test_episodes", "keep_checkpoints")
+    _require(config.log.checkpoint_interval >= 0, "log.checkpoint_interval", config.log.checkpoint_interval,
+             "must be >= 0")
     _require(config.seed >= 0, "seed", config.seed, "must be >= 0")
     _positive(config, "", "num_seeds")
     config.env.validate("env")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from wqmix.checkpoint import Checkpointer, all_finite
 from wqmix.config import Config, to_dict, validate
 from wqmix.envs.base import Environment, HostEnvironment
 from wqmix.envs.check import check_env
@@ -68,13 +71,31 @@ def _print_tables(console: Console, per_seed: list[dict[str, Any]]) -> None:
             console.print(table)
 
 
+class TrainingDiverged(RuntimeError):
+    """NaN or inf appeared in the loss or the parameters."""
+
+
+def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int):
+    """evaluate(states, key) -> RolloutStats with leading axes (seeds, episodes); None for the
+    matrix game (its summary holds the learned tables instead)."""
+    if runner is not None:
+        return lambda states, key: runner.greedy_episodes(states.learner.params["agent"], key, num_episodes)
+    if isinstance(trainer.env, MatrixGame):
+        return None
+    episodes = jax.jit(jax.vmap(lambda params, key: greedy_episodes(trainer, params, key, num_episodes)))
+    return lambda states, key: episodes(states.learner.params, jax.random.split(key, states.env_steps.shape[0]))
+
+
 def train_run(config: Config, out_dir: Path, console: Console | None = None,
               command: list[str] | None = None,
-              make_env: Callable[[], Environment | HostEnvironment] | None = None) -> dict[str, Any]:
+              make_env: Callable[[], Environment | HostEnvironment] | None = None,
+              resume: bool = False) -> dict[str, Any]:
     """Train `config` (all its seeds, vmapped) and write the run directory. Returns the summary.
 
     `make_env` builds your own environment instead of `config.env` (a JAX `Environment`, or a
-    `HostEnvironment` such as `PettingZooEnv`; host envs are built once per seed and env copy)."""
+    `HostEnvironment` such as `PettingZooEnv`; host envs are built once per seed and env copy).
+    `resume` continues the run in `out_dir` from its latest checkpoint; the result is the same,
+    bit for bit, as a run that was never interrupted."""
     config = validate(config)
     console = console or Console(stderr=True, quiet=config.log.quiet)
     out_dir = prepare_run_dir(out_dir)
@@ -83,10 +104,12 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     trainer = Trainer(config, make_env())
     env_name = env_name or type(trainer.env).__name__
     check_env(trainer.env)
-    write_json_atomic(out_dir / "config.json", to_dict(config))
-    write_json_atomic(out_dir / "meta.json", run_metadata(command))
     metrics_path = out_dir / "metrics.jsonl"
-    metrics_path.write_text("")
+    if not resume:
+        write_json_atomic(out_dir / "config.json", to_dict(config))
+        metrics_path.write_text("")
+    write_json_atomic(out_dir / ("meta.json" if not resume else f"meta-resume-{int(time.time())}.json"),
+                      run_metadata(command))
 
     seeds = [config.seed + i for i in range(config.num_seeds)]
     total = config.train.total_env_steps
@@ -95,18 +118,31 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
 
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
+    checkpointer = Checkpointer(out_dir, keep=config.log.keep_checkpoints)
+    next_chunk, elapsed_before, rows_written = 0, 0.0, 0
+    if resume and checkpointer.latest_step() is not None:
+        states, meta = checkpointer.restore(checkpointer.latest_step(), states)
+        next_chunk, elapsed_before, rows_written = meta["next_chunk"], meta["elapsed"], meta["metric_rows"]
+        truncate_lines(metrics_path, rows_written)  # rows logged after the checkpoint come again
+        console.print(f"resuming from the checkpoint at {checkpointer.latest_step():,} env steps")
+    elif resume:
+        metrics_path.write_text("")
     console.print(f"[bold]wqmix[/] {config.algo.name} on {env_name}, seeds {seeds}, "
                   f"{total:,} env steps each -> {out_dir}")
-    host = isinstance(trainer.env, HostEnvironment)
-    if host:  # the env steps in Python: acting and absorbing compile on their first call
-        runner = HostRunner(trainer, make_env, config.num_seeds)
+    runner = HostRunner(trainer, make_env, config.num_seeds) if isinstance(trainer.env, HostEnvironment) else None
+    if runner is not None:  # the env steps in Python: acting and absorbing compile on their first call
         run_chunk = runner.run_chunk
     else:
         jitted = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
         with console.status("compiling ..."):
             run_chunk = jitted.lower(states, jnp.int32(stops[0])).compile()
+    evaluate = _evaluator(trainer, runner, config.log.test_episodes)
+    eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     compile_s = time.perf_counter() - t0
 
+    # Ctrl-C: finish the chunk in flight, save a checkpoint, stop cleanly.
+    interrupted = []
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     progress = Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("{task.fields[sps]} steps/s"),
@@ -114,40 +150,68 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         TextColumn("return {task.fields[ret]}"), console=console, disable=config.log.quiet,
     )
     run_start = time.perf_counter()
+    start_steps = int(np.min(np.asarray(states.env_steps)))
+    last_saved = start_steps
     rows: list[dict[str, Any]] = []
-    with progress:
-        task = progress.add_task("training", total=total, sps="-", ret="-")
-        for stop in stops:
-            if int(np.min(np.asarray(states.env_steps))) >= stop:
-                continue  # the last episodes already went past this chunk's end
-            states, metrics = run_chunk(states, jnp.int32(stop))
-            env_steps = int(np.min(np.asarray(states.env_steps)))
-            elapsed = time.perf_counter() - run_start
-            steps_per_s = env_steps * len(seeds) / max(elapsed, 1e-9)
-            rows = chunk_rows(metrics, states, seeds, time.perf_counter() - t0, steps_per_s,
-                              trainer.env.reports_wins)
-            append_jsonl(metrics_path, rows)
-            mean_return = np.mean([r["train_return"] for r in rows])
-            progress.update(task, completed=min(env_steps, total), sps=f"{steps_per_s:,.0f}",
-                            ret=f"{mean_return:.2f}")
+
+    def save(next_index: int) -> None:
+        step = int(np.min(np.asarray(states.env_steps)))
+        if checkpointer.latest_step() == step:
+            return  # this very state is saved already
+        checkpointer.save(step, states, {
+            "next_chunk": next_index, "metric_rows": rows_written,
+            "elapsed": elapsed_before + time.perf_counter() - run_start})
+
+    try:
+        with progress:
+            task = progress.add_task("training", total=total, completed=start_steps, sps="-", ret="-")
+            for index in range(next_chunk, len(stops)):
+                stop = stops[index]
+                if int(np.min(np.asarray(states.env_steps))) < stop:
+                    states, metrics = run_chunk(states, jnp.int32(stop))
+                    env_steps = int(np.min(np.asarray(states.env_steps)))
+                    check_finite(states, metrics, env_steps)
+                    elapsed = time.perf_counter() - run_start
+                    steps_per_s = (env_steps - start_steps) * len(seeds) / max(elapsed, 1e-9)
+                    rows = chunk_rows(metrics, states, seeds, elapsed_before + time.perf_counter() - t0,
+                                      steps_per_s, trainer.env.reports_wins)
+                    if evaluate is not None:
+                        test = evaluate(states, jax.random.fold_in(eval_key, index))
+                        for i, row in enumerate(rows):
+                            row["test_return"] = float(np.mean(test.episode_return[i]))
+                            if trainer.env.reports_wins:
+                                row["test_win_rate"] = float(np.mean(test.episode_won[i]))
+                    append_jsonl(metrics_path, rows)
+                    rows_written += len(rows)
+                    mean_return = np.mean([r["train_return"] for r in rows])
+                    progress.update(task, completed=min(env_steps, total), sps=f"{steps_per_s:,.0f}",
+                                    ret=f"{mean_return:.2f}")
+                    interval = config.log.checkpoint_interval
+                    if interval and env_steps - last_saved >= interval:
+                        save(index + 1)
+                        last_saved = env_steps
+                if interrupted:
+                    save(index + 1)
+                    console.print(f"interrupted: checkpoint saved at {int(np.min(np.asarray(states.env_steps))):,} "
+                                  f"env steps; continue with: wqmix train --resume {out_dir}")
+                    raise KeyboardInterrupt
+            save(len(stops))
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        checkpointer.close()
     run_s = time.perf_counter() - run_start
 
     # Greedy test episodes of the final policy (the matrix game: its learned tables).
-    eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
-    n_test = config.log.test_episodes
-    if host:
-        test_stats = runner.greedy_episodes(states.learner.params["agent"], eval_key, n_test)
-    elif not isinstance(trainer.env, MatrixGame):
-        test_stats = jax.jit(jax.vmap(greedy_episodes, in_axes=(None, 0, 0, None)), static_argnums=(0, 3))(
-            trainer, states.learner.params, jax.random.split(eval_key, len(seeds)), n_test)
+    if evaluate is not None:
+        test_stats = evaluate(states, jax.random.fold_in(eval_key, len(stops)))
     per_seed = []
     for i, seed in enumerate(seeds):
         entry: dict[str, Any] = {"seed": seed}
-        if isinstance(trainer.env, MatrixGame):
+        if evaluate is None:
             entry.update(matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[i], states.learner.params)))
         else:
             entry["greedy_return"] = float(jnp.mean(test_stats.episode_return[i]))
-            entry["test_episodes"] = n_test
+            entry["test_episodes"] = config.log.test_episodes
             if trainer.env.reports_wins:
                 entry["test_win_rate"] = float(jnp.mean(test_stats.episode_won[i]))
         entry["final_train_return"] = rows[i]["train_return"] if rows else None
@@ -160,7 +224,8 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "total_env_steps": int(np.min(np.asarray(states.env_steps))),
         "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
-        "env_steps_per_s": round(sum(int(s) for s in np.asarray(states.env_steps)) / run_s, 1),
+        "env_steps_per_s": round(sum(int(s) - start_steps for s in np.asarray(states.env_steps)) / max(run_s, 1e-9), 1),
+        "resumed": resume,
         "per_seed": per_seed,
     }
     write_json_atomic(out_dir / "summary.json", summary)
@@ -168,3 +233,24 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     console.print(f"compile {compile_s:.1f} s, training {run_s:.1f} s, "
                   f"{summary['env_steps_per_s']:,.0f} env steps/s (all seeds); outputs in {out_dir}")
     return summary
+
+
+def check_finite(states: TrainState, metrics: ChunkMetrics, env_steps: int) -> None:
+    """Stop with the step and the quantity when NaN or inf appeared; the last checkpoint
+    (saved before this chunk) stays the last good one."""
+    for name in ("loss", "grad_norm"):
+        if not np.all(np.isfinite(np.asarray(getattr(metrics.update, name)))):
+            raise TrainingDiverged(f"training diverged: the {name} is NaN or inf in the chunk ending at env step "
+                                   f"{env_steps:,}; the last checkpoint is the last good state")
+    ok, where = all_finite(states.learner.params)
+    if not ok:
+        raise TrainingDiverged(f"training diverged: parameter {where} is NaN or inf at env step {env_steps:,}; "
+                               "the last checkpoint is the last good state")
+
+
+def truncate_lines(path: Path, keep: int) -> None:
+    """Keep the first `keep` lines of a text file (atomically)."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines[:keep]))
+    os.replace(tmp, path)

@@ -1,0 +1,73 @@
+"""Checkpoints of the whole training state, for exact resume.
+
+Everything a run needs to continue bit for bit is in one pytree (`TrainState`, with a leading
+seed axis: parameters, target parameters, optimiser states, replay buffer, RNG keys, counters)
+plus a little host bookkeeping (which chunk comes next, how many metric rows were written,
+elapsed time). orbax writes each checkpoint into a temporary folder and renames it when complete,
+so a kill during a save never leaves a checkpoint that can be loaded half-written; the last
+`keep` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from wqmix.train import TrainState
+
+
+def _to_saveable(states: TrainState) -> TrainState:
+    """Typed PRNG keys become their raw uint32 data (what orbax can store)."""
+    return states.replace(key=jax.random.key_data(states.key))
+
+
+def _from_saved(saved: TrainState, like: TrainState) -> TrainState:
+    return saved.replace(key=jax.random.wrap_key_data(saved.key, impl=jax.random.key_impl(like.key)))
+
+
+class Checkpointer:
+    """Save and restore `TrainState`s under `run_dir/checkpoints/<env steps>`."""
+
+    def __init__(self, run_dir: Path, keep: int):
+        self.directory = (Path(run_dir) / "checkpoints").resolve()
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                 enable_async_checkpointing=False),
+        )
+
+    def save(self, env_steps: int, states: TrainState, meta: dict[str, Any]) -> None:
+        """Write a checkpoint labelled `env_steps` (completed before returning)."""
+        self.manager.save(env_steps, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(_to_saveable(states)), meta=ocp.args.JsonSave(meta)), force=True)
+        self.manager.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def restore(self, step: int, like: TrainState) -> tuple[TrainState, dict[str, Any]]:
+        """The states saved at `step`, shaped like `like` (a freshly initialised state)."""
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _to_saveable(like))
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        return _from_saved(restored["state"], like), dict(restored["meta"])
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def all_finite(tree: Any) -> tuple[bool, str | None]:
+    """Whether every array of `tree` is finite; else the path of the first that is not."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for path, leaf in leaves:
+        array = np.asarray(leaf)
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            return False, jax.tree_util.keystr(path)
+    return True, None
