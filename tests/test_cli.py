@@ -45,7 +45,8 @@ def test_no_pytorch_anywhere(run_dir):
 
 
 def test_run_directory_files(run_dir):
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "meta.json", "metrics.jsonl", "summary.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "meta.json", "metrics.csv",
+                                                         "metrics.jsonl", "summary.json"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["algo"]["name"] == "cw-qmix" and config["seed"] == 5 and config["num_seeds"] == 2
     assert config["train"]["total_env_steps"] == 48

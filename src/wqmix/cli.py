@@ -158,7 +158,7 @@ def train_main(argv: list[str]) -> int:
 
     try:
         train_run(config, out, command=["wqmix", "train", *argv], resume=action == "resume")
-    except (EnvCheckError, OSError) as e:
+    except (EnvCheckError, ConfigError, OSError) as e:
         print(f"wqmix train: error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:
@@ -381,29 +381,70 @@ def plot_main(argv: list[str]) -> int:
     return 0
 
 
+EVAL_USAGE = """usage: wqmix eval RUN_DIR [--episodes N] [--checkpoint STEP]
+
+Greedy (epsilon = 0) test episodes of every seed of a run, from its latest checkpoint or the one
+at env step STEP, without training. Prints a table and writes RUN_DIR/eval-STEP.json.
+"""
+
+
+def eval_main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(EVAL_USAGE)
+        return 0 if argv else 2
+    run_dir, rest = argv[0], argv[1:]
+    options: dict[str, int] = {}
+    while rest:
+        name = rest[0]
+        if name not in ("--episodes", "--checkpoint") or len(rest) < 2:
+            print(f"wqmix eval: error: {name} is not an option (valid: --episodes N, --checkpoint STEP)",
+                  file=sys.stderr)
+            return 2
+        try:
+            options[name[2:]] = int(rest[1])
+        except ValueError:
+            print(f"wqmix eval: error: {name} = {rest[1]!r} is invalid: must be an integer", file=sys.stderr)
+            return 2
+        rest = rest[2:]
+    from wqmix.run import eval_run
+
+    try:
+        eval_run(Path(run_dir), episodes=options.get("episodes"), checkpoint=options.get("checkpoint"))
+    except (OSError, ConfigError, EnvCheckError) as e:
+        print(f"wqmix eval: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["train"]
     command, rest = argv[0], argv[1:]
     if command in ("-h", "--help"):
-        print("usage: wqmix {train,check-env} ...\n\n"
+        print("usage: wqmix {train,eval,check-env,table,plot} ...\n\n"
               "  train      train an algorithm on an environment (wqmix train --help)\n"
+              "  eval       greedy test episodes of a saved run's policy (wqmix eval --help)\n"
               "  check-env  play a few random episodes of an environment and report what breaks the "
-              "protocol (wqmix check-env --help)\n\n"
+              "protocol (wqmix check-env --help)\n"
+              "  table      results across seeds: mean, median, IQM with 95% bootstrap CIs (wqmix table --help)\n"
+              "  plot       learning curves with 95% CIs as PNG and PDF (wqmix plot --help)\n\n"
               "With no command, `wqmix` runs `wqmix train`.")
         return 0
     if command == "train":
         return train_main(rest)
     if command == "check-env":
         return check_env_main(rest)
+    if command == "eval":
+        return eval_main(rest)
     if command == "table":
         return table_main(rest)
     if command == "plot":
         return plot_main(rest)
     if command.startswith("--"):  # `wqmix --algo qmix` means `wqmix train --algo qmix`
         return train_main(argv)
-    print(f"wqmix: error: unknown command {command!r}; valid commands: train, check-env", file=sys.stderr)
+    print(f"wqmix: error: unknown command {command!r}; valid commands: train, eval, check-env, table, plot",
+          file=sys.stderr)
     return 2
 
 

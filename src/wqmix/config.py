@@ -163,6 +163,14 @@ class LogConfig:
     bar between them. Default: ours."""
     quiet: bool = False
     """No progress bar and no tables on the terminal. Default: ours."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files (tensorboardX) under `tensorboard/seed_N/`. Default: ours."""
+    wandb: bool = False
+    """Also log to Weights & Biases (needs `pip install wandb`; not a dependency). Default: ours."""
+    wandb_project: str = "wqmix"
+    """W&B project name. Default: ours."""
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """W&B mode; offline needs no login or network (`wandb sync` uploads later). Default: ours."""
     checkpoint_interval: int = 100_000
     """Save a checkpoint (whole training state) at the first chunk end after every this many env
     steps, and always at the end; 0: only at the end. Default: ours."""

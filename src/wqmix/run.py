@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -16,13 +18,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from wqmix.checkpoint import Checkpointer, all_finite
-from wqmix.config import Config, to_dict, validate
+from wqmix.config import Config, from_dict, to_dict, validate
 from wqmix.envs.base import Environment, HostEnvironment
 from wqmix.envs.check import check_env
 from wqmix.envs.matrix_game import MatrixGame
 from wqmix.host import HostRunner
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
-from wqmix.run_files import append_jsonl, prepare_run_dir, run_metadata, write_json_atomic
+from wqmix.loggers import RunLogger, check_logger_dependencies
+from wqmix.run_files import prepare_run_dir, run_metadata, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, seed_keys
 
 _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
@@ -76,12 +79,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int):
-    """evaluate(states, key) -> RolloutStats with leading axes (seeds, episodes); None for the
-    matrix game (its summary holds the learned tables instead)."""
+    """evaluate(states, key) -> RolloutStats of greedy test episodes, axes (seeds, episodes)."""
     if runner is not None:
         return lambda states, key: runner.greedy_episodes(states.learner.params["agent"], key, num_episodes)
-    if isinstance(trainer.env, MatrixGame):
-        return None
     episodes = jax.jit(jax.vmap(lambda params, key: greedy_episodes(trainer, params, key, num_episodes)))
     return lambda states, key: episodes(states.learner.params, jax.random.split(key, states.env_steps.shape[0]))
 
@@ -104,10 +104,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     trainer = Trainer(config, make_env())
     env_name = env_name or type(trainer.env).__name__
     check_env(trainer.env)
-    metrics_path = out_dir / "metrics.jsonl"
+    check_logger_dependencies(config.log.tensorboard, config.log.wandb)
     if not resume:
         write_json_atomic(out_dir / "config.json", to_dict(config))
-        metrics_path.write_text("")
     write_json_atomic(out_dir / ("meta.json" if not resume else f"meta-resume-{int(time.time())}.json"),
                       run_metadata(command))
 
@@ -118,15 +117,19 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
 
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
+    check_disk_space(out_dir, states, config.log.keep_checkpoints)
     checkpointer = Checkpointer(out_dir, keep=config.log.keep_checkpoints)
     next_chunk, elapsed_before, rows_written = 0, 0.0, 0
     if resume and checkpointer.latest_step() is not None:
         states, meta = checkpointer.restore(checkpointer.latest_step(), states)
         next_chunk, elapsed_before, rows_written = meta["next_chunk"], meta["elapsed"], meta["metric_rows"]
-        truncate_lines(metrics_path, rows_written)  # rows logged after the checkpoint come again
         console.print(f"resuming from the checkpoint at {checkpointer.latest_step():,} env steps")
-    elif resume:
-        metrics_path.write_text("")
+    # Rows logged after the checkpoint will come again: cut them (the CSV also has a header).
+    truncate_lines(out_dir / "metrics.jsonl", rows_written)
+    truncate_lines(out_dir / "metrics.csv", rows_written + 1 if rows_written else 0)
+    logger = RunLogger(out_dir, tensorboard=config.log.tensorboard, wandb=config.log.wandb,
+                       wandb_project=config.log.wandb_project, wandb_mode=config.log.wandb_mode,
+                       config_dict=to_dict(config), resume=rows_written > 0)
     console.print(f"[bold]wqmix[/] {config.algo.name} on {env_name}, seeds {seeds}, "
                   f"{total:,} env steps each -> {out_dir}")
     runner = HostRunner(trainer, make_env, config.num_seeds) if isinstance(trainer.env, HostEnvironment) else None
@@ -175,13 +178,12 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                     steps_per_s = (env_steps - start_steps) * len(seeds) / max(elapsed, 1e-9)
                     rows = chunk_rows(metrics, states, seeds, elapsed_before + time.perf_counter() - t0,
                                       steps_per_s, trainer.env.reports_wins)
-                    if evaluate is not None:
-                        test = evaluate(states, jax.random.fold_in(eval_key, index))
-                        for i, row in enumerate(rows):
-                            row["test_return"] = float(np.mean(test.episode_return[i]))
-                            if trainer.env.reports_wins:
-                                row["test_win_rate"] = float(np.mean(test.episode_won[i]))
-                    append_jsonl(metrics_path, rows)
+                    test = evaluate(states, jax.random.fold_in(eval_key, index))
+                    for i, row in enumerate(rows):
+                        row["test_return"] = float(np.mean(test.episode_return[i]))
+                        if trainer.env.reports_wins:
+                            row["test_win_rate"] = float(np.mean(test.episode_won[i]))
+                    logger.log(rows)
                     rows_written += len(rows)
                     mean_return = np.mean([r["train_return"] for r in rows])
                     progress.update(task, completed=min(env_steps, total), sps=f"{steps_per_s:,.0f}",
@@ -199,15 +201,15 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     finally:
         signal.signal(signal.SIGINT, previous_handler)
         checkpointer.close()
+        logger.close()
     run_s = time.perf_counter() - run_start
 
     # Greedy test episodes of the final policy (the matrix game: its learned tables).
-    if evaluate is not None:
-        test_stats = evaluate(states, jax.random.fold_in(eval_key, len(stops)))
+    test_stats = evaluate(states, jax.random.fold_in(eval_key, len(stops)))
     per_seed = []
     for i, seed in enumerate(seeds):
         entry: dict[str, Any] = {"seed": seed}
-        if evaluate is None:
+        if isinstance(trainer.env, MatrixGame):
             entry.update(matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[i], states.learner.params)))
         else:
             entry["greedy_return"] = float(jnp.mean(test_stats.episode_return[i]))
@@ -248,9 +250,70 @@ def check_finite(states: TrainState, metrics: ChunkMetrics, env_steps: int) -> N
                                "the last checkpoint is the last good state")
 
 
+def check_disk_space(out_dir: Path, states: TrainState, keep: int) -> None:
+    """Fail before training when the disk cannot hold the checkpoints: `keep` of them plus the
+    one being written, each about the size of the training state (replay buffer included)."""
+    state_bytes = sum(np.asarray(leaf).nbytes for leaf in jax.tree_util.tree_leaves(
+        states.replace(key=jax.random.key_data(states.key))))
+    needed, free = state_bytes * (keep + 1), shutil.disk_usage(out_dir).free
+    if free < needed:
+        raise OSError(f"not enough free disk space in {out_dir}: {keep} checkpoints + 1 being written need about "
+                      f"{needed / 1e9:.2f} GB ({state_bytes / 1e9:.2f} GB each), {free / 1e9:.2f} GB are free; "
+                      "free some space or lower log.keep_checkpoints")
+
+
 def truncate_lines(path: Path, keep: int) -> None:
     """Keep the first `keep` lines of a text file (atomically)."""
     lines = path.read_text().splitlines(keepends=True) if path.exists() else []
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("".join(lines[:keep]))
     os.replace(tmp, path)
+
+
+def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None = None,
+             console: Console | None = None) -> dict[str, Any]:
+    """Evaluate a saved policy without training: greedy (epsilon = 0) test episodes of every seed
+    from the run's latest checkpoint (or the one at env step `checkpoint`). Writes
+    `eval-<step>.json` into the run directory and returns its content."""
+    run_dir = Path(run_dir)
+    console = console or Console(stderr=True)
+    try:
+        config = from_dict(json.loads((run_dir / "config.json").read_text()))
+    except (OSError, json.JSONDecodeError) as e:
+        raise OSError(f"{run_dir} is not a run directory with a readable config.json ({e})") from None
+    trainer = Trainer(config)
+    checkpointer = Checkpointer(run_dir, keep=config.log.keep_checkpoints)
+    try:
+        steps = checkpointer.all_steps()
+        if not steps:
+            raise OSError(f"{run_dir} has no checkpoint to evaluate")
+        step = steps[-1] if checkpoint is None else checkpoint
+        if step not in steps:
+            raise OSError(f"{run_dir} has no checkpoint at env step {step}; it has {', '.join(map(str, steps))}")
+        like = jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds))
+        states, _ = checkpointer.restore(step, like)
+    finally:
+        checkpointer.close()
+    num_episodes = episodes or config.log.test_episodes
+    runner = (HostRunner(trainer, config.env.make, config.num_seeds)
+              if isinstance(trainer.env, HostEnvironment) else None)
+    with console.status(f"evaluating {num_episodes} greedy episodes per seed ..."):
+        stats = _evaluator(trainer, runner, num_episodes)(states, jax.random.fold_in(jax.random.key(config.seed), 2))
+    seeds = [config.seed + i for i in range(config.num_seeds)]
+    result: dict[str, Any] = {"checkpoint": step, "episodes": num_episodes, "per_seed": []}
+    table = Table(title=f"{config.algo.name} on {config.env.name}, checkpoint at {step:,} env steps")
+    for column in ("seed", "mean return", "std", "mean length") + (("win rate",) if trainer.env.reports_wins else ()):
+        table.add_column(column, justify="right")
+    for i, seed in enumerate(seeds):
+        returns = np.asarray(stats.episode_return[i])
+        entry = {"seed": seed, "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+                 "mean_length": float(np.mean(stats.episode_length[i]))}
+        cells = [str(seed), f"{entry['mean_return']:.3f}", f"{entry['std_return']:.3f}", f"{entry['mean_length']:.1f}"]
+        if trainer.env.reports_wins:
+            entry["win_rate"] = float(np.mean(stats.episode_won[i]))
+            cells.append(f"{entry['win_rate']:.3f}")
+        result["per_seed"].append(entry)
+        table.add_row(*cells)
+    write_json_atomic(run_dir / f"eval-{step}.json", result)
+    Console().print(table)
+    return result
