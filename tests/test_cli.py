@@ -106,3 +106,17 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path, capsys):
     blocker.write_text("not a directory")
     assert main(["train", "--out", str(blocker / "run"), "--quiet", *TINY]) == 2
     assert "cannot write to the output directory" in capsys.readouterr().err
+
+
+def test_eval_a_saved_run(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--episodes", "4"]) == 0
+    result = json.loads((run_dir / "eval-48.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert result["checkpoint"] == 48 and result["episodes"] == 4
+    assert [e["seed"] for e in result["per_seed"]] == [5, 6]
+    for entry, trained in zip(result["per_seed"], summary["per_seed"]):
+        # The greedy policy of the matrix game is deterministic: every test episode pays the
+        # payoff of the learned greedy joint action.
+        assert entry["mean_return"] == trained["greedy_return"] and entry["std_return"] == 0.0
+    assert main(["eval", str(run_dir), "--checkpoint", "3"]) == 2
+    assert "has no checkpoint at env step 3; it has 48" in capsys.readouterr().err
