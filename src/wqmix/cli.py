@@ -381,10 +381,14 @@ def plot_main(argv: list[str]) -> int:
     return 0
 
 
-EVAL_USAGE = """usage: wqmix eval RUN_DIR [--episodes N] [--checkpoint STEP]
+EVAL_USAGE = """usage: wqmix eval RUN_DIR [--episodes N] [--checkpoint STEP] [--render FILE.png|FILE.gif]
 
 Greedy (epsilon = 0) test episodes of every seed of a run, from its latest checkpoint or the one
 at env step STEP, without training. Prints a table and writes RUN_DIR/eval-STEP.json.
+
+  --render FILE   also play one greedy episode of the first seed and draw it: FILE.png, a grid
+                  of up to 16 evenly spaced frames; FILE.gif, an animation of every step.
+                  Predator-prey, SMAX and MPE spread (needs matplotlib; GIFs also Pillow).
 """
 
 
@@ -394,12 +398,21 @@ def eval_main(argv: list[str]) -> int:
         return 0 if argv else 2
     run_dir, rest = argv[0], argv[1:]
     options: dict[str, int] = {}
+    render: Path | None = None
     while rest:
         name = rest[0]
-        if name not in ("--episodes", "--checkpoint") or len(rest) < 2:
-            print(f"wqmix eval: error: {name} is not an option (valid: --episodes N, --checkpoint STEP)",
-                  file=sys.stderr)
+        if name not in ("--episodes", "--checkpoint", "--render") or len(rest) < 2:
+            print(f"wqmix eval: error: {name} is not an option (valid: --episodes N, --checkpoint STEP, "
+                  "--render FILE.png|FILE.gif)", file=sys.stderr)
             return 2
+        if name == "--render":
+            if Path(rest[1]).suffix.lower() not in (".png", ".gif"):
+                print(f"wqmix eval: error: --render = {rest[1]!r} is invalid: must end with .png or .gif",
+                      file=sys.stderr)
+                return 2
+            render = Path(rest[1])
+            rest = rest[2:]
+            continue
         try:
             options[name[2:]] = int(rest[1])
         except ValueError:
@@ -409,8 +422,9 @@ def eval_main(argv: list[str]) -> int:
     from wqmix.run import eval_run
 
     try:
-        eval_run(Path(run_dir), episodes=options.get("episodes"), checkpoint=options.get("checkpoint"))
-    except (OSError, ConfigError, EnvCheckError) as e:
+        eval_run(Path(run_dir), episodes=options.get("episodes"), checkpoint=options.get("checkpoint"),
+                 render=render)
+    except (OSError, ValueError, ImportError) as e:  # ConfigError and EnvCheckError are ValueErrors
         print(f"wqmix eval: error: {e}", file=sys.stderr)
         return 2
     return 0

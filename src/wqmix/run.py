@@ -271,10 +271,14 @@ def truncate_lines(path: Path, keep: int) -> None:
 
 
 def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None = None,
-             console: Console | None = None) -> dict[str, Any]:
+             console: Console | None = None, render: Path | None = None) -> dict[str, Any]:
     """Evaluate a saved policy without training: greedy (epsilon = 0) test episodes of every seed
     from the run's latest checkpoint (or the one at env step `checkpoint`). Writes
-    `eval-<step>.json` into the run directory and returns its content."""
+    `eval-<step>.json` into the run directory and returns its content.
+
+    `render`: also play one greedy episode of the first seed and draw it into this file (.png:
+    a strip of frames, .gif: an animation); its path is then under "render" in the result.
+    ValueError (before anything runs) for envs without a drawer, host (PettingZoo) envs included."""
     run_dir = Path(run_dir)
     console = console or Console(stderr=True)
     try:
@@ -282,6 +286,13 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
     except (OSError, json.JSONDecodeError) as e:
         raise OSError(f"{run_dir} is not a run directory with a readable config.json ({e})") from None
     trainer = Trainer(config)
+    if render is not None:
+        from wqmix.render import check_renderable  # noqa: PLC0415
+
+        render = Path(render)
+        if render.suffix.lower() not in (".png", ".gif"):
+            raise ValueError(f"the render file must end with .png or .gif, got {render.name!r}")
+        check_renderable(trainer.env)
     checkpointer = Checkpointer(run_dir, keep=config.log.keep_checkpoints)
     try:
         steps = checkpointer.all_steps()
@@ -316,4 +327,14 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
         table.add_row(*cells)
     write_json_atomic(run_dir / f"eval-{step}.json", result)
     Console().print(table)
+    if render is not None:
+        from wqmix.render import play_greedy_episode, render_episode  # noqa: PLC0415
+
+        with console.status(f"rendering a greedy episode of seed {seeds[0]} ..."):
+            frames = play_greedy_episode(trainer, jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"]),
+                                         jax.random.fold_in(jax.random.key(config.seed), 3))
+            drawn = render_episode(trainer.env, frames, render)
+        result["render"] = str(render)
+        write_json_atomic(run_dir / f"eval-{step}.json", result)
+        print(f"rendered a greedy episode of seed {seeds[0]} ({len(frames) - 1} steps, {drawn} frames): {render}")
     return result
