@@ -436,13 +436,14 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["train"]
     command, rest = argv[0], argv[1:]
     if command in ("-h", "--help"):
-        print("usage: wqmix {train,eval,check-env,table,plot} ...\n\n"
+        print("usage: wqmix {train,eval,check-env,table,plot,bench} ...\n\n"
               "  train      train an algorithm on an environment (wqmix train --help)\n"
               "  eval       greedy test episodes of a saved run's policy (wqmix eval --help)\n"
               "  check-env  play a few random episodes of an environment and report what breaks the "
               "protocol (wqmix check-env --help)\n"
               "  table      results across seeds: mean, median, IQM with 95% bootstrap CIs (wqmix table --help)\n"
-              "  plot       learning curves with 95% CIs as PNG and PDF (wqmix plot --help)\n\n"
+              "  plot       learning curves with 95% CIs as PNG and PDF (wqmix plot --help)\n"
+              "  bench      time fixed training workloads (wqmix bench --help)\n\n"
               "With no command, `wqmix` runs `wqmix train`.")
         return 0
     if command == "train":
@@ -451,13 +452,17 @@ def main(argv: list[str] | None = None) -> int:
         return check_env_main(rest)
     if command == "eval":
         return eval_main(rest)
+    if command == "bench":
+        from wqmix.bench import main as bench_main
+
+        return bench_main(rest)
     if command == "table":
         return table_main(rest)
     if command == "plot":
         return plot_main(rest)
     if command.startswith("--"):  # `wqmix --algo qmix` means `wqmix train --algo qmix`
         return train_main(argv)
-    print(f"wqmix: error: unknown command {command!r}; valid commands: train, eval, check-env, table, plot",
+    print(f"wqmix: error: unknown command {command!r}; valid commands: train, eval, check-env, table, plot, bench",
           file=sys.stderr)
     return 2
 

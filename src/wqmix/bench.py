@@ -1,0 +1,220 @@
+"""`wqmix bench`: fixed workloads timed the same way every time.
+
+Each workload runs in a fresh subprocess (so its peak RSS is its own): build the trainer, compile
+the training chunk ahead of time (compile seconds), train until learning has started (excluded),
+then time `repeats` chunks of `measure_env_steps` each: steady env steps/s (min / median / max
+over the repeats, all seeds together), gradient updates/s, and the update's achieved GFLOP/s
+(XLA's cost analysis of one update times updates/s). Peak RSS and replay-buffer bytes are
+reported too. Compare figures measured one right after the other on the same machine only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from wqmix import config as cfg
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    make_config: Callable[[str], cfg.Config]
+    measure_env_steps: int
+    """Env steps (per seed) timed in each repeat."""
+
+
+def _with(config: cfg.Config, **sections: dict[str, Any]) -> cfg.Config:
+    return dataclasses.replace(config, **{name: dataclasses.replace(getattr(config, name), **values)
+                                          for name, values in sections.items()})
+
+
+def _algo(config: cfg.Config, algo: str) -> cfg.Config:
+    return cfg.with_algo(config, algo)
+
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (
+    Workload("matrix-game", "paper protocol: 1 env, one update of 32 one-step episodes per episode",
+             lambda a: _algo(cfg.preset("matrix-game-paper"), a), 2000),
+    Workload("predator-prey-paper", "8 agents, 1 env, one update on 32 episodes after each episode, replay 5000",
+             lambda a: _algo(cfg.preset("predator-prey-paper"), a), 1000),
+    Workload("predator-prey-fast", "8 parallel envs, one update per 8 episodes (pymarl2 parallel runner)",
+             lambda a: _algo(cfg.preset("predator-prey-fast"), a), 8000),
+    Workload("seeds-16", "predator-prey-paper with 16 seeds vmapped in one process",
+             lambda a: dataclasses.replace(_algo(cfg.preset("predator-prey-paper"), a), num_seeds=16), 400),
+    Workload("mpe-spread-jaxmarl", "JaxMARL ql_rnn_mpe schedule: 8 envs per rollout, one update of 32 "
+             "episodes per rollout, hidden 64, mixer 32, hypernet 128",
+             lambda a: _with(_algo(cfg.official_defaults("mpe-spread"), a),
+                             train={"num_envs": 8, "updates_per_iteration": 1},
+                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 128}), 20000),
+    Workload("smax-3m-jaxmarl", "JaxMARL ql_rnn_smax schedule on 3m: 16 envs per rollout, 8 updates of 32 "
+             "episodes per rollout, hidden 64 / mixer 32 / hypernet 64",
+             lambda a: _with(_algo(cfg.official_defaults("smax"), a),
+                             train={"num_envs": 16, "updates_per_iteration": 8},
+                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 64}), 4000),
+)}
+
+
+def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
+    """Time one workload in this process; returns its figures."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from wqmix.buffer import buffer_bytes, sample
+    from wqmix.train import Trainer, seed_keys
+
+    workload = WORKLOADS[name]
+    config = cfg.validate(workload.make_config(algo))
+    trainer = Trainer(config)
+    num_seeds = config.num_seeds
+    states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, num_seeds))
+    chunk = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
+    t = time.perf_counter()
+    compiled = chunk.lower(states, jnp.int32(1)).compile()
+    compile_s = time.perf_counter() - t
+
+    # Warm up until every seed learns in each iteration (the buffer holds a batch).
+    episodes_needed = config.train.batch_size
+    warm_steps = episodes_needed * trainer.spec.time_limit
+    states, _ = compiled(states, jnp.int32(warm_steps))
+    jax.block_until_ready(states)
+    assert int(np.min(np.asarray(states.buffer.size))) >= config.train.batch_size
+
+    rates, update_rates = [], []
+    for _ in range(repeats):
+        start_steps, start_updates = np.asarray(states.env_steps).copy(), np.asarray(states.updates).copy()
+        stop = int(np.max(start_steps)) + workload.measure_env_steps
+        t = time.perf_counter()
+        states, _ = compiled(states, jnp.int32(stop))
+        jax.block_until_ready(states)
+        seconds = time.perf_counter() - t
+        rates.append(float(np.sum(np.asarray(states.env_steps) - start_steps)) / seconds)
+        update_rates.append(float(np.sum(np.asarray(states.updates) - start_updates)) / seconds)
+
+    # Achieved GFLOP/s of the update: XLA's flop count of one update x measured updates/s.
+    learner = jax.tree_util.tree_map(lambda x: x[0], states.learner)
+    buffer0 = jax.tree_util.tree_map(lambda x: x[0], states.buffer)
+    batch = sample(buffer0, jax.random.key(0), config.train.batch_size)
+    cost = jax.jit(trainer._update).lower(learner, batch).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops = float(cost.get("flops", 0.0)) if cost else 0.0
+    median_updates = float(np.median(update_rates))
+    return {
+        "workload": name, "algo": algo, "description": workload.description, "seeds": num_seeds,
+        "compile_s": round(compile_s, 2),
+        "env_steps_per_s": {"min": round(min(rates), 1), "median": round(float(np.median(rates)), 1),
+                            "max": round(max(rates), 1)},
+        "updates_per_s": round(median_updates, 2),
+        "update_gflop": round(flops / 1e9, 3),
+        "update_gflops_per_s": round(flops * median_updates / 1e9, 1),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+        "buffer_gb": round(buffer_bytes(states.buffer) / 1e9, 3),
+        "repeats": repeats,
+        "backend": jax.default_backend(),
+    }
+
+
+def matmul_gflops() -> float:
+    """This machine's dense float32 matmul rate (2048 x 2048), the physical limit here."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((2048, 2048), jnp.float32)
+    f = jax.jit(lambda a: jax.lax.fori_loop(0, 10, lambda i, x: (x @ a) * 1e-3, a))
+    jax.block_until_ready(f(a))
+    t = time.perf_counter()
+    jax.block_until_ready(f(a))
+    return 10 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+
+
+def main(argv: list[str]) -> int:
+    """wqmix bench [--workload NAME ...] [--algo NAME ...] [--repeats N] [--json FILE] [--quiet]"""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    if argv and argv[0] == "--one":  # internal: one workload in this (fresh) process
+        print(json.dumps(run_workload(argv[1], argv[2], int(argv[3]))))
+        return 0
+    workloads, algos, repeats, json_path, quiet = [], [], 3, None, False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            print(main.__doc__ + "\n\nworkloads:\n" + "\n".join(f"  {w.name:<20} {w.description}"
+                                                               for w in WORKLOADS.values()))
+            return 0
+        if arg == "--quiet":
+            quiet, i = True, i + 1
+            continue
+        if i + 1 >= len(argv):
+            print(f"wqmix bench: error: {arg} needs a value", file=sys.stderr)
+            return 2
+        value = argv[i + 1]
+        if arg == "--workload":
+            if value not in WORKLOADS:
+                print(f"wqmix bench: error: --workload {value!r} is invalid: must be one of "
+                      + ", ".join(WORKLOADS), file=sys.stderr)
+                return 2
+            workloads.append(value)
+        elif arg == "--algo":
+            if value not in cfg.ALGORITHMS:
+                print(f"wqmix bench: error: --algo {value!r} is invalid: must be one of "
+                      + ", ".join(cfg.ALGORITHMS), file=sys.stderr)
+                return 2
+            algos.append(value)
+        elif arg == "--repeats":
+            repeats = int(value)
+        elif arg == "--json":
+            json_path = value
+        else:
+            print(f"wqmix bench: error: unknown option {arg}", file=sys.stderr)
+            return 2
+        i += 2
+    workloads = workloads or list(WORKLOADS)
+    algos = algos or ["ow-qmix"]
+    console = Console(stderr=True, quiet=quiet)
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, disable=quiet) as progress:
+        task = progress.add_task("bench", total=len(workloads) * len(algos) + 1)
+        progress.update(task, description="dense matmul")
+        limit = matmul_gflops()
+        progress.advance(task)
+        for name in workloads:
+            for algo in algos:
+                progress.update(task, description=f"{name} / {algo}")
+                done = subprocess.run([sys.executable, "-m", "wqmix.bench", "--one", name, algo, str(repeats)],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    console.print(f"[red]{name} / {algo} failed[/]: {done.stderr.strip().splitlines()[-1:]}")
+                else:
+                    results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                progress.advance(task)
+    table = Table(title=f"wqmix bench (dense matmul limit here: {limit:.0f} GFLOP/s)")
+    for column in ("workload", "algo", "seeds", "compile s", "env steps/s (min/median/max)", "updates/s",
+                   "update GFLOP/s", "peak RSS GB", "buffer GB"):
+        table.add_column(column, justify="right")
+    for r in results:
+        s = r["env_steps_per_s"]
+        table.add_row(r["workload"], r["algo"], str(r["seeds"]), f"{r['compile_s']:.1f}",
+                      f"{s['min']:,.0f} / {s['median']:,.0f} / {s['max']:,.0f}", f"{r['updates_per_s']:.2f}",
+                      f"{r['update_gflops_per_s']:.1f}", f"{r['peak_rss_gb']:.2f}", f"{r['buffer_gb']:.3f}")
+    Console().print(table)
+    if json_path:
+        from wqmix.run_files import write_json_atomic
+
+        write_json_atomic(json_path, {"matmul_gflops": round(limit, 1), "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
