@@ -19,7 +19,7 @@ def test_workloads_have_the_named_schedules():
     assert (mpe.train.num_envs, mpe.network.agent_hidden, mpe.network.mixer_embed, mpe.network.hypernet_embed) == (
         8, 64, 32, 128)
     smax = configs["smax-3m-jaxmarl"]
-    assert smax.env.map == "3m" and (smax.train.num_envs, smax.train.updates_per_iteration) == (16, 8)
+    assert smax.env.map == "3m" and (smax.train.num_envs, smax.train.updates_per_iteration) == (16, 1)
     assert (smax.network.agent_hidden, smax.network.mixer_embed, smax.network.hypernet_embed) == (64, 32, 64)
     assert cfg.validate(WORKLOADS["matrix-game"].make_config("qmix")).algo.name == "qmix"
 
