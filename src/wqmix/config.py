@@ -189,11 +189,14 @@ class Config:
     env: EnvConfig = field(default_factory=lambda: ENV_CONFIGS["matrix-game"]())
     """The environment and its own settings; `--env NAME` picks one by its registry name."""
     algo: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ow-qmix"])
+    """OW-QMIX, the paper's default for its matrix-game figure; `--algo NAME` picks another."""
     network: NetworkConfig = field(default_factory=NetworkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     exploration: ExplorationConfig = field(
         default_factory=lambda: ExplorationConfig(epsilon_start=1.0, epsilon_finish=1.0)
     )
+    """Uniform exploration (epsilon = 1 throughout) for the default matrix game (paper). Other
+    envs start from the official 1.0 -> 0.05 anneal over 50k steps (`official_defaults`)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     seed: int = 0
