@@ -189,7 +189,7 @@ class Config:
     env: EnvConfig = field(default_factory=lambda: ENV_CONFIGS["matrix-game"]())
     """The environment and its own settings; `--env NAME` picks one by its registry name."""
     algo: AlgoConfig = field(default_factory=lambda: ALGORITHMS["ow-qmix"])
-    """OW-QMIX, the paper's default for its matrix-game figure; `--algo NAME` picks another."""
+    """Default: ours (OW-QMIX, the paper's main method); `--algo NAME` picks another."""
     network: NetworkConfig = field(default_factory=NetworkConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     exploration: ExplorationConfig = field(
