@@ -322,16 +322,25 @@ def _parse_results_args(argv: list[str], options: tuple[str, ...]):
     return paths, values
 
 
-def table_main(argv: list[str]) -> int:
-    """`wqmix table RUN_DIR...`: 0 on success, 2 for a bad argument or run directory."""
+def _results_command(argv: list[str], allowed: tuple[str, ...], name: str, usage: str):
+    """(paths, options) of `wqmix table|plot`, or the exit status when there is nothing more to do
+    (2 after a one-line error, 0 after the usage)."""
     try:
-        parsed = _parse_results_args(argv, ("out", "csv", "reps"))
+        parsed = _parse_results_args(argv, allowed)
     except ValueError as e:
-        print(f"wqmix table: error: {e}", file=sys.stderr)
+        print(f"wqmix {name}: error: {e}", file=sys.stderr)
         return 2
     if parsed is None:
-        print(TABLE_USAGE)
+        print(usage)
         return 0
+    return parsed
+
+
+def table_main(argv: list[str]) -> int:
+    """`wqmix table RUN_DIR...`: 0 on success, 2 for a bad argument or run directory."""
+    parsed = _results_command(argv, ("out", "csv", "reps"), "table", TABLE_USAGE)
+    if isinstance(parsed, int):
+        return parsed
     paths, options = parsed
     from wqmix.experiments.results import DEFAULT_REPS, format_markdown, load_runs, results_table, write_csv
 
@@ -355,14 +364,9 @@ def table_main(argv: list[str]) -> int:
 
 def plot_main(argv: list[str]) -> int:
     """`wqmix plot RUN_DIR...`: 0 on success, 2 for a bad argument or run directory."""
-    try:
-        parsed = _parse_results_args(argv, ("out", "reps"))
-    except ValueError as e:
-        print(f"wqmix plot: error: {e}", file=sys.stderr)
-        return 2
-    if parsed is None:
-        print(PLOT_USAGE)
-        return 0
+    parsed = _results_command(argv, ("out", "reps"), "plot", PLOT_USAGE)
+    if isinstance(parsed, int):
+        return parsed
     paths, options = parsed
     from wqmix.experiments.results import DEFAULT_REPS, load_runs, plot_curves
 
