@@ -11,10 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix import action
-from wqmix.agents import agent_inputs, unroll_agents
 from wqmix.buffer import Episodes
 from wqmix.envs.base import HostEnvironment, TimeStep
-from wqmix.train import ChunkMetrics, RolloutStats, Trainer, TrainState
+from wqmix.train import ChunkMetrics, RolloutStats, Trainer, TrainState, min_env_steps
 
 
 class HostRunner:
@@ -26,13 +25,11 @@ class HostRunner:
         first = trainer.env
         self.envs = [[first if (k, e) == (0, 0) else make_env() for e in range(self.num_envs)]
                      for k in range(num_seeds)]
-        networks = trainer.networks
 
         def act(agent_params, hidden, obs, prev_actions, avail, key, epsilon):
             # one seed: hidden (E, agents, H), obs (E, agents, obs), avail (E, agents, actions)
-            inputs = agent_inputs(networks, obs, prev_actions)
-            hidden, q = unroll_agents(networks.agent, agent_params, hidden, inputs[None])
-            return hidden, action.masked_epsilon_greedy(key, q[0], avail, epsilon)
+            hidden, q = trainer.utilities(agent_params, hidden, obs, prev_actions)
+            return hidden, action.masked_epsilon_greedy(key, q, avail, epsilon)
 
         self._act = jax.jit(jax.vmap(act))
         self._absorb = jax.jit(jax.vmap(trainer.absorb))
@@ -98,7 +95,7 @@ class HostRunner:
     def run_chunk(self, states: TrainState, stop_env_steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
         """Iterate (act on the host, absorb compiled) until every seed reached `stop_env_steps`."""
         totals = None
-        while int(np.min(np.asarray(states.env_steps))) < int(stop_env_steps):
+        while min_env_steps(states) < int(stop_env_steps):
             keys, rollout_keys = self._split(states.key)
             states = states.replace(key=keys)
             epsilon = self._epsilon(states.env_steps)

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix import action
-from wqmix.agents import agent_inputs, unroll_agents
 from wqmix.envs.base import HostEnvironment, TimeStep
 
 MAX_STRIP_FRAMES = 16
@@ -82,9 +81,8 @@ def play_greedy_episode(trainer: Any, agent_params: Any, key: jax.Array) -> list
 
         def step(carry, step_key):
             env_state, timestep, hidden, prev_actions = carry
-            inputs = agent_inputs(networks, timestep.obs, prev_actions)  # (agents, in)
-            hidden, q = unroll_agents(networks.agent, params, hidden, inputs[None, None])
-            actions = action.masked_greedy(q[0, 0], timestep.avail)
+            hidden, q = trainer.utilities(params, hidden, timestep.obs[None], prev_actions[None])
+            actions = action.masked_greedy(q[0], timestep.avail)
             env_state, timestep = env.step(step_key, env_state, actions)
             return (env_state, timestep, hidden, actions), (env_state, timestep, actions)
 

@@ -26,7 +26,7 @@ from wqmix.host import HostRunner
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
 from wqmix.run_files import prepare_run_dir, run_metadata, write_json_atomic
-from wqmix.train import ChunkMetrics, Trainer, TrainState, seed_keys
+from wqmix.train import ChunkMetrics, Trainer, TrainState, min_env_steps, seed_keys
 
 _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
                   "target_mean", "td_error_abs")
@@ -153,12 +153,12 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         TextColumn("return {task.fields[ret]}"), console=console, disable=config.log.quiet,
     )
     run_start = time.perf_counter()
-    start_steps = int(np.min(np.asarray(states.env_steps)))
+    start_steps = min_env_steps(states)
     last_saved = start_steps
     rows: list[dict[str, Any]] = []
 
     def save(next_index: int) -> None:
-        step = int(np.min(np.asarray(states.env_steps)))
+        step = min_env_steps(states)
         if checkpointer.latest_step() == step:
             return  # this very state is saved already
         checkpointer.save(step, states, {
@@ -170,9 +170,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
             task = progress.add_task("training", total=total, completed=start_steps, sps="-", ret="-")
             for index in range(next_chunk, len(stops)):
                 stop = stops[index]
-                if int(np.min(np.asarray(states.env_steps))) < stop:
+                if min_env_steps(states) < stop:
                     states, metrics = run_chunk(states, jnp.int32(stop))
-                    env_steps = int(np.min(np.asarray(states.env_steps)))
+                    env_steps = min_env_steps(states)
                     check_finite(states, metrics, env_steps)
                     elapsed = time.perf_counter() - run_start
                     steps_per_s = (env_steps - start_steps) * len(seeds) / max(elapsed, 1e-9)
@@ -194,7 +194,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                         last_saved = env_steps
                 if interrupted:
                     save(index + 1)
-                    console.print(f"interrupted: checkpoint saved at {int(np.min(np.asarray(states.env_steps))):,} "
+                    console.print(f"interrupted: checkpoint saved at {min_env_steps(states):,} "
                                   f"env steps; continue with: wqmix train --resume {out_dir}")
                     raise KeyboardInterrupt
             save(len(stops))
@@ -223,7 +223,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "algo": config.algo.name,
         "env": env_name,
         "seeds": seeds,
-        "total_env_steps": int(np.min(np.asarray(states.env_steps))),
+        "total_env_steps": min_env_steps(states),
         "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
         "env_steps_per_s": round(sum(int(s) - start_steps for s in np.asarray(states.env_steps)) / max(run_s, 1e-9), 1),

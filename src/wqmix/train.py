@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from wqmix import action, buffer as replay
@@ -86,6 +87,15 @@ class Trainer:
 
     # ---- acting -------------------------------------------------------------------------
 
+    def utilities(self, agent_params: Any, hidden: jax.Array, obs: jax.Array, prev_actions: jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+        """One acting step of the shared agent network. hidden (E, agents, H), obs (E, agents,
+        obs_dim), prev_actions (E, agents) int (-1 before the first step). Returns (hidden,
+        q (E, agents, actions))."""
+        inputs = agent_inputs(self.networks, obs, prev_actions)  # (E, agents, in)
+        hidden, q = unroll_agents(self.networks.agent, agent_params, hidden, inputs[None])
+        return hidden, q[0]
+
     def rollout(self, key: jax.Array, agent_params: Any, epsilon: jax.Array, num_envs: int
                 ) -> tuple[Episodes, RolloutStats]:
         """One episode in each of `num_envs` environments, padded to the time limit.
@@ -106,9 +116,8 @@ class Trainer:
         def step(carry, step_key):
             env_state, timestep, hidden, prev_actions, done = carry
             act_key, env_key = jax.random.split(step_key)
-            inputs = agent_inputs(networks, timestep.obs, prev_actions)  # (E, agents, in)
-            hidden, q = unroll_agents(networks.agent, agent_params, hidden, inputs[None])
-            actions = action.masked_epsilon_greedy(act_key, q[0], timestep.avail, epsilon)  # (E, agents)
+            hidden, q = self.utilities(agent_params, hidden, timestep.obs, prev_actions)
+            actions = action.masked_epsilon_greedy(act_key, q, timestep.avail, epsilon)  # (E, agents)
             next_env_state, next_timestep = jax.vmap(env.step)(
                 jax.random.split(env_key, num_envs), env_state, actions)
             active = ~done
@@ -234,6 +243,11 @@ def make_train(config: Config, env: Environment | None = None) -> Callable[[jax.
         return trainer.run_chunk(trainer.init(key), jnp.asarray(trainer.config.train.total_env_steps, jnp.int32))
 
     return train
+
+
+def min_env_steps(states: TrainState) -> int:
+    """Env steps of the seed that has taken the fewest (states with a leading seed axis)."""
+    return int(np.min(np.asarray(states.env_steps)))
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
