@@ -17,6 +17,7 @@ import sys
 import time
 import typing
 from pathlib import Path
+from typing import Iterator
 
 from wqmix.errors import ConfigError, EnvCheckError
 
@@ -70,21 +71,21 @@ def _usage(config) -> str:
                         presets=", ".join(PRESETS), fields=_field_lines(config))
 
 
-def parse_train_args(argv: list[str]):
-    """(config, out_dir or None, print_config) from `wqmix train` arguments. Raises ConfigError."""
-    from wqmix import config as cfg
-
-    whole: dict[str, str] = {}
-    overrides: list[tuple[str, str]] = []
-    flags = set()
+def _options(argv: list[str], flags: tuple[str, ...], command: str,
+             short_help: bool = False) -> Iterator[tuple[str, str | None]]:
+    """The `--name value` and `--name=value` options of `argv`, in order, as (name, value); a
+    name in `flags` takes no value and comes with None (`-h` too, as "help", when `short_help`).
+    Raises ConfigError for a stray argument or a missing value."""
     i = 0
     while i < len(argv):
         arg = argv[i]
+        if short_help and arg == "-h":
+            arg = "--help"
         if not arg.startswith("--"):
-            raise ConfigError("argument", arg, "options look like --name value; see wqmix train --help")
+            raise ConfigError("argument", arg, f"options look like --name value; see wqmix {command} --help")
         name, eq, value = arg[2:].partition("=")
-        if name in ("quiet", "print-config", "help"):
-            flags.add(name)
+        if name in flags:
+            yield name, None
             i += 1
             continue
         if not eq:
@@ -93,7 +94,20 @@ def parse_train_args(argv: list[str]):
             value = argv[i + 1]
             i += 1
         i += 1
-        if name in ("env", "algo", "preset", "config", "out", "resume"):
+        yield name, value
+
+
+def parse_train_args(argv: list[str]):
+    """(config, out_dir or None, print_config) from `wqmix train` arguments. Raises ConfigError."""
+    from wqmix import config as cfg
+
+    whole: dict[str, str] = {}
+    overrides: list[tuple[str, str]] = []
+    flags = set()
+    for name, value in _options(argv, ("quiet", "print-config", "help"), "train"):
+        if value is None:
+            flags.add(name)
+        elif name in ("env", "algo", "preset", "config", "out", "resume"):
             whole[name] = value
         else:
             overrides.append((name, value))
@@ -195,20 +209,9 @@ def parse_check_env_args(argv: list[str]):
         raise ConfigError("env", None, "name an environment first: wqmix check-env NAME [options]")
     config = cfg.with_env(cfg.Config(), argv[0])
     episodes, seed = 2, 0
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help"):
+    for name, value in _options(argv[1:], ("help",), "check-env", short_help=True):
+        if name == "help":
             return None
-        if not arg.startswith("--"):
-            raise ConfigError("argument", arg, "options look like --name value; see wqmix check-env --help")
-        name, eq, value = arg[2:].partition("=")
-        if not eq:
-            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                raise ConfigError(name, None, "needs a value")
-            value = argv[i + 1]
-            i += 1
-        i += 1
         if name == "episodes":
             try:
                 episodes = int(value)
