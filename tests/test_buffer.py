@@ -53,13 +53,46 @@ def test_init_buffer_shapes_and_compact_dtypes():
     assert buf.capacity == 4
     assert d.obs.shape == (4, 2, 2, 5) and d.obs.dtype == jnp.uint8
     assert d.state.shape == (4, 2, 5) and d.state.dtype == jnp.uint8
-    assert d.avail.shape == (4, 2, 2, 3) and d.avail.dtype == jnp.bool_
+    # 0/1 fields as bits along the last axis: 3 actions and 2 agents fit in one byte.
+    assert d.avail.shape == (4, 2, 2, 1) and d.avail.dtype == jnp.uint8
+    assert d.alive.shape == (4, 2, 1) and d.alive.dtype == jnp.uint8
+    assert buf.bit_fields == (("avail", 3), ("alive", 2))
     assert d.actions.shape == (4, 1, 2) and d.actions.dtype == jnp.uint8
     assert d.reward.shape == (4, 1) and d.reward.dtype == jnp.float32
     assert d.terminated.shape == (4, 1) and d.terminated.dtype == jnp.bool_
     assert d.filled.shape == (4, 1) and d.filled.dtype == jnp.bool_
     assert int(buf.insert_pos) == 0 and int(buf.size) == 0
     assert not bool(d.filled.any())
+
+
+def test_binary_observations_and_states_are_stored_as_bits_and_come_back_exactly():
+    # obs_dim 11 and state_dim 17 are not multiples of 8: the last byte is partly padding.
+    spec = EnvSpec(num_agents=3, obs_dim=11, state_dim=17, num_actions=9, time_limit=2,
+                   obs_dtype=np.bool_, state_dtype=np.bool_)
+    rng = np.random.default_rng(1)
+    E, T, n = 4, spec.time_limit, spec.num_agents
+    obs = rng.integers(0, 2, size=(E, T + 1, n, spec.obs_dim)).astype(np.float32)
+    state = rng.integers(0, 2, size=(E, T + 1, spec.state_dim)).astype(np.float32)
+    avail = rng.integers(0, 2, size=(E, T + 1, n, spec.num_actions)).astype(bool)
+    alive = rng.integers(0, 2, size=(E, T + 1, n)).astype(bool)
+    episodes = _episodes([1, 2, 3, 4], spec=spec, obs=obs).replace(
+        state=jnp.asarray(state), avail=jnp.asarray(avail), alive=jnp.asarray(alive))
+    buf = _insert(init_buffer(spec, 5), episodes)
+    assert buf.data.obs.shape == (5, T + 1, n, 2) and buf.data.obs.dtype == jnp.uint8
+    assert buf.data.state.shape == (5, T + 1, 3)
+    assert buf.data.avail.shape == (5, T + 1, n, 2)
+    # Bit i of byte j is entry 8j + i, most significant first (np.packbits order).
+    np.testing.assert_array_equal(np.asarray(buf.data.obs[:E]), np.packbits(obs.astype(bool), axis=-1))
+    out = sample(buf, jax.random.key(0), E)
+    order = np.asarray(out.reward[:, 0]).astype(int) - 1
+    assert sorted(order) == [0, 1, 2, 3]
+    assert out.obs.dtype == jnp.float32 and out.avail.dtype == jnp.bool_ and out.alive.dtype == jnp.bool_
+    np.testing.assert_array_equal(np.asarray(out.obs), obs[order])
+    np.testing.assert_array_equal(np.asarray(out.state), state[order])
+    np.testing.assert_array_equal(np.asarray(out.avail), avail[order])
+    np.testing.assert_array_equal(np.asarray(out.alive), alive[order])
+    # Bits: 2 + 3 + 2 + 1 bytes per step instead of 3 * 11 + 17 + 3 * 9 + 3 (uint8 / bool).
+    assert buffer_bytes(buf) < buffer_bytes(init_buffer(spec._replace(obs_dtype=np.uint8, state_dtype=np.uint8), 5))
 
 
 def test_action_dtype_thresholds():
@@ -76,13 +109,13 @@ def test_buffer_bytes_by_hand():
     # capacity 3, T 2 (T+1 = 3), agents 2, obs 3 (uint8), state 4 (float32), actions 5 (uint8)
     obs = 3 * 3 * 2 * 3 * 1        # 54
     state = 3 * 3 * 4 * 4          # 144
-    avail = 3 * 3 * 2 * 5 * 1      # 90
+    avail = 3 * 3 * 2 * 1          # 18: 5 actions as bits in one byte
     actions = 3 * 2 * 2 * 1        # 12
     reward = 3 * 2 * 4             # 24
     terminated = filled = 3 * 2    # 6 each
-    alive = 3 * 3 * 2 * 1          # 18
-    assert obs + state + avail + actions + reward + terminated + filled + alive == 354
-    assert buffer_bytes(buf) == 354
+    alive = 3 * 3 * 1              # 9: 2 agents as bits in one byte
+    assert obs + state + avail + actions + reward + terminated + filled + alive == 273
+    assert buffer_bytes(buf) == 273
 
 
 # --------------------------------------------------------------------------------------------

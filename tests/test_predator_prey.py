@@ -70,7 +70,7 @@ def test_default_config_is_the_papers():
     assert (DEFAULT.time_limit, DEFAULT.obs_radius, DEFAULT.agents_to_capture) == (200, 2, 2)
     spec = env.spec
     assert (spec.num_agents, spec.obs_dim, spec.state_dim, spec.num_actions, spec.time_limit) == (8, 75, 300, 6, 200)
-    assert spec.obs_dtype == np.uint8 and spec.state_dtype == np.uint8
+    assert spec.obs_dtype == np.bool_ and spec.state_dtype == np.bool_  # 0/1 grids: bits in replay
 
 
 @pytest.mark.parametrize("changes, field, fragment", [

@@ -175,8 +175,8 @@ class PredatorPrey(Environment):
             state_dim=self.grid_size * self.grid_size * NUM_CHANNELS,
             num_actions=NUM_ACTIONS,
             time_limit=self.time_limit,
-            obs_dtype=np.uint8,
-            state_dtype=np.uint8,
+            obs_dtype=np.bool_,  # 0/1 occupancy: stored as bits in the replay buffer
+            state_dtype=np.bool_,
         )
 
     # ------------------------------------------------------------------------------ episodes
