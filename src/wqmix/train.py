@@ -157,11 +157,13 @@ class Trainer:
         """A fresh training state; everything random derives from `key`."""
         params_key, key = jax.random.split(key)
         params = init_params(self.networks, self.spec, params_key)
-        zero = jnp.zeros((), jnp.int32)
+        def zero():  # a distinct array per counter, so that the state can be donated to `jit`
+            return jnp.zeros((), jnp.int32)
+
         return TrainState(
             learner=init_learner(params, self.optimizer),
             buffer=replay.init_buffer(self.spec, self.config.train.buffer_size),
-            key=key, env_steps=zero, episodes=zero, updates=zero, last_target_update_episode=zero,
+            key=key, env_steps=zero(), episodes=zero(), updates=zero(), last_target_update_episode=zero(),
         )
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
