@@ -53,15 +53,19 @@ class AgentRNN(nn.Module):
         b_i = self.param("gru_b_i", _uniform(bound), (3 * H,))
         w_h = self.param("gru_w_h", _uniform(bound), (H, 3 * H))
         b_h = self.param("gru_b_h", _uniform(bound), (3 * H,))
-        # Three (T, B, H) projections rather than one (T, B, 3H): the scan body then reads each
-        # gate's input whole (measured 20% faster on CPU than slicing one array per step).
-        x_r, x_z, x_n = (x @ w_i[:, g * H:(g + 1) * H] + b_i[g * H:(g + 1) * H] for g in range(3))
-        hs = gru_sequence(h0, x_r, x_z, x_n, w_h, b_h)
+        hs = gru_sequence(h0, x, w_i, b_i, w_h, b_h)
         return hs[-1], Linear(self.num_actions, name="fc2")(hs)
 
 
-def _gru_gates(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h: jax.Array,
-               b_h: jax.Array) -> tuple[jax.Array, ...]:
+def _gru_input_projections(x: jax.Array, w_i: jax.Array, b_i: jax.Array) -> list[jax.Array]:
+    """x W_i + b_i for the r, z and n gates, as three (T, B, H) arrays: the scan body then reads
+    each gate's input whole (measured 20% faster on CPU than slicing one (T, B, 3H) array)."""
+    H = w_i.shape[1] // 3
+    return [x @ w_i[:, g * H:(g + 1) * H] + b_i[g * H:(g + 1) * H] for g in range(3)]
+
+
+def _gru_step(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h: jax.Array,
+              b_h: jax.Array) -> tuple[jax.Array, ...]:
     """One GRU step from the input projections: (h', r, z, n, h W_hn + b_hn)."""
     H = h.shape[-1]
     gh = h @ w_h + b_h  # (B, 3H)
@@ -73,47 +77,49 @@ def _gru_gates(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h
 
 
 @jax.custom_vjp
-def gru_sequence(h0: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h: jax.Array,
+def gru_sequence(h0: jax.Array, x: jax.Array, w_i: jax.Array, b_i: jax.Array, w_h: jax.Array,
                  b_h: jax.Array) -> jax.Array:
-    """Hidden states h_1..h_T (T, B, H) of the GRU from h0 (B, H) and the input projections
-    x_r, x_z, x_n (T, B, H) (input biases included).
+    """Hidden states h_1..h_T (T, B, H) of PyTorch's GRU from h0 (B, H) over the inputs x
+    (T, B, in); w_i (in, 3H), w_h (H, 3H), biases (3H,), gate order r, z, n.
 
-    Its gradient is written by hand (`_gru_backward`): the backward scan carries only dL/dh and
-    does one (B, 3H) x (3H, H) product per step; the weight gradient is one large product over
-    all steps after the scan, where autodiff would accumulate it step by step inside the loop."""
-    def cell(h, x):
-        h = _gru_gates(h, *x, w_h, b_h)[0]
+    The gradient is written by hand (`_gru_backward`): the backward scan carries dL/dh and
+    dL/dW_h and emits dL/d(x W_i + b_i) in one (T, B, 3H) array, so that dL/dW_i and dL/dx are
+    one product each after the scan (autodiff gives three of each, on per-gate slices). Same
+    maths as autodiff, up to float rounding (sums in another order)."""
+    def cell(h, x_t):
+        h = _gru_step(h, *x_t, w_h, b_h)[0]
         return h, h
-    return jax.lax.scan(cell, h0, (x_r, x_z, x_n))[1]
+    return jax.lax.scan(cell, h0, tuple(_gru_input_projections(x, w_i, b_i)))[1]
 
 
-def _gru_forward(h0, x_r, x_z, x_n, w_h, b_h):
-    def cell(h, x):
-        h, r, z, n, hn = _gru_gates(h, *x, w_h, b_h)
+def _gru_forward(h0, x, w_i, b_i, w_h, b_h):
+    def cell(h, x_t):
+        h, r, z, n, hn = _gru_step(h, *x_t, w_h, b_h)
         return h, (h, r, z, n, hn)
-    hs, r, z, n, hn = jax.lax.scan(cell, h0, (x_r, x_z, x_n))[1]
-    return hs, (h0, hs, r, z, n, hn, w_h)
+    hs, r, z, n, hn = jax.lax.scan(cell, h0, tuple(_gru_input_projections(x, w_i, b_i)))[1]
+    return hs, (h0, x, hs, r, z, n, hn, w_i, w_h)
 
 
 def _gru_backward(residuals, d_hs):
-    h0, hs, r, z, n, hn, w_h = residuals
+    h0, x, hs, r, z, n, hn, w_i, w_h = residuals
     h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H)
     w_h_t = w_h.T
 
-    def step(d_h_next, x):
-        d_out, r, z, n, hn, h_prev = x
+    def step(carry, inputs):
+        d_h_next, d_w_h = carry
+        d_out, r, z, n, hn, h_prev = inputs
         d_h = d_h_next + d_out  # dL/dh_t from the outputs and from step t + 1
-        d_z = d_h * (h_prev - n) * z * (1.0 - z)  # through the sigmoid's pre-activation
-        d_n = d_h * (1.0 - z) * (1.0 - n * n)  # through tanh's pre-activation
+        d_z = d_h * (h_prev - n) * z * (1.0 - z)  # at the gates' pre-activations
+        d_n = d_h * (1.0 - z) * (1.0 - n * n)
         d_r = d_n * hn * r * (1.0 - r)
         d_gh = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)  # dL/d(h W_h + b_h), (B, 3H)
-        return d_h * z + d_gh @ w_h_t, (d_gh, d_n)
+        d_gx = jnp.concatenate([d_r, d_z, d_n], axis=-1)  # dL/d(x W_i + b_i), (B, 3H)
+        return (d_h * z + d_gh @ w_h_t, d_w_h + h_prev.T @ d_gh), (d_gx, d_gh.sum(axis=0))
 
-    d_h0, (d_gh, d_x_n) = jax.lax.scan(step, jnp.zeros_like(h0), (d_hs, r, z, n, hn, h_prev), reverse=True)
-    H = h0.shape[-1]
-    d_w_h = jnp.einsum("tbh,tbg->hg", h_prev, d_gh)
-    d_b_h = d_gh.sum(axis=(0, 1))
-    return d_h0, d_gh[..., :H], d_gh[..., H:2 * H], d_x_n, d_w_h, d_b_h
+    (d_h0, d_w_h), (d_gx, d_b_h) = jax.lax.scan(
+        step, (jnp.zeros_like(h0), jnp.zeros_like(w_h)), (d_hs, r, z, n, hn, h_prev), reverse=True)
+    d_w_i = jnp.einsum("tbi,tbg->ig", x, d_gx)
+    return d_h0, d_gx @ w_i.T, d_w_i, d_gx.sum(axis=(0, 1)), d_w_h, d_b_h.sum(axis=0)
 
 
 gru_sequence.defvjp(_gru_forward, _gru_backward)
