@@ -14,7 +14,7 @@ import pytest
 from wqmix.agents import agent_inputs, init_params, make_networks, unroll_agents
 from wqmix.config import ALGORITHMS, NetworkConfig
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, Linear, QMixer, VDNMixer, gru_sequence
+from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, Linear, QMixer, VDNMixer, rnn_sequence
 
 # --------------------------------------------------------------------------------------------
 # Shapes
@@ -129,11 +129,11 @@ def test_agent_rnn_matches_pytorch_grucell_equations():
     np.testing.assert_allclose(np.asarray(h), np.asarray(h_last), rtol=1e-5, atol=1e-6)
 
 
-def _autodiff_gru_sequence(h0, x, w_i, b_i, w_h, b_h):
-    """The GRU recurrence as a plain scan, differentiated by JAX: the reference for the
-    hand-written gradient of `gru_sequence`."""
+def _autodiff_rnn_sequence(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h):
+    """Input layer, ReLU and GRU recurrence as plain JAX, differentiated by JAX: the reference
+    for the hand-written gradient of `rnn_sequence`."""
     H = h0.shape[-1]
-    gx = x @ w_i + b_i
+    gx = jax.nn.relu(inputs @ w_1 + b_1) @ w_i + b_i
 
     def cell(h, x):
         xr, xz, xn = x
@@ -147,32 +147,37 @@ def _autodiff_gru_sequence(h0, x, w_i, b_i, w_h, b_h):
     return jax.lax.scan(cell, h0, (gx[..., :H], gx[..., H:2 * H], gx[..., 2 * H:]))[1]
 
 
-def test_gru_sequence_hand_written_gradient_matches_autodiff():
-    T, B, H, IN = 7, 3, 5, 4
-    keys = jax.random.split(jax.random.key(3), 7)
+def test_rnn_sequence_hand_written_gradient_matches_autodiff():
+    T, B, H, IN, X = 7, 3, 5, 4, 6
+    keys = jax.random.split(jax.random.key(3), 9)
     h0 = 0.5 * jax.random.normal(keys[0], (B, H))
-    x = jax.random.normal(keys[1], (T, B, IN))
-    w_i = 0.8 * jax.random.normal(keys[2], (IN, 3 * H))
+    inputs = jax.random.normal(keys[1], (T, B, IN))
+    w_1 = jax.random.normal(keys[7], (IN, X))
+    b_1 = 0.5 * jax.random.normal(keys[8], (X,))  # some ReLUs off, some on
+    w_i = 0.8 * jax.random.normal(keys[2], (X, 3 * H))
     b_i = 0.5 * jax.random.normal(keys[3], (3 * H,))
     w_h = 0.8 * jax.random.normal(keys[4], (H, 3 * H))
     b_h = 0.5 * jax.random.normal(keys[5], (3 * H,))
     weights = jax.random.normal(keys[6], (T, B, H))  # a loss that weighs every step differently
-    args = (h0, x, w_i, b_i, w_h, b_h)
+    args = (h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h)
 
     def loss(f):
         return lambda *a: jnp.sum(jnp.sin(f(*a)) * weights)
 
-    np.testing.assert_allclose(np.asarray(gru_sequence(*args)), np.asarray(_autodiff_gru_sequence(*args)),
+    pre = np.asarray(inputs @ w_1 + b_1)
+    assert (pre > 0).mean() > 0.2 and (pre < 0).mean() > 0.2
+    np.testing.assert_allclose(np.asarray(rnn_sequence(*args)), np.asarray(_autodiff_rnn_sequence(*args)),
                                rtol=1e-6, atol=1e-6)
-    ours = jax.jit(jax.grad(loss(gru_sequence), argnums=tuple(range(6))))(*args)
-    reference = jax.jit(jax.grad(loss(_autodiff_gru_sequence), argnums=tuple(range(6))))(*args)
-    for name, a, b in zip(("h0", "x", "w_i", "b_i", "w_h", "b_h"), ours, reference):
+    argnums = tuple(range(len(args)))
+    ours = jax.jit(jax.grad(loss(rnn_sequence), argnums=argnums))(*args)
+    reference = jax.jit(jax.grad(loss(_autodiff_rnn_sequence), argnums=argnums))(*args)
+    for name, a, b in zip(("h0", "inputs", "w_1", "b_1", "w_i", "b_i", "w_h", "b_h"), ours, reference):
         assert float(jnp.max(jnp.abs(b))) > 1e-2, name  # every gradient is non-trivial
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5, err_msg=name)
     # Under vmap (many seeds) the gradient is the same per lane.
     stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x, 2 * x]), args)
-    lanes = jax.jit(jax.vmap(jax.grad(loss(gru_sequence), argnums=4)))(*stacked)
-    np.testing.assert_allclose(np.asarray(lanes[0]), np.asarray(ours[4]), rtol=1e-5, atol=1e-6)
+    lanes = jax.jit(jax.vmap(jax.grad(loss(rnn_sequence), argnums=6)))(*stacked)
+    np.testing.assert_allclose(np.asarray(lanes[0]), np.asarray(ours[6]), rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,21 @@ def _uniform(bound: float):
     return init
 
 
+class LinearWeights(nn.Module):
+    """The kernel (in, features) and bias (features,) of a dense layer with PyTorch's default
+    initialisation (uniform in +-1/sqrt(fan_in); source: the official code uses nn.Linear)."""
+
+    in_features: int
+    features: int
+
+    @nn.compact
+    def __call__(self) -> tuple[jax.Array, jax.Array]:
+        bound = 1.0 / math.sqrt(self.in_features)
+        kernel = self.param("kernel", _uniform(bound), (self.in_features, self.features))
+        bias = self.param("bias", _uniform(bound), (self.features,))
+        return kernel, bias
+
+
 class Linear(nn.Module):
     """Dense layer with PyTorch's default initialisation (source: official code uses nn.Linear)."""
 
@@ -34,8 +49,7 @@ class Linear(nn.Module):
 class AgentRNN(nn.Module):
     """Per-agent utilities Q_i(tau_i, .): Linear(in -> H) -> ReLU -> GRU(H) -> Linear(H -> |U|).
 
-    The input layer and the GRU's input projections run on the whole sequence at once; only the
-    recurrent part runs inside the time scan (`gru_sequence`). The GRU is PyTorch's `GRUCell`:
+    The input layer, ReLU and GRU run in `rnn_sequence`. The GRU is PyTorch's `GRUCell`:
     r = s(x W_ir + b_ir + h W_hr + b_hr), z = s(x W_iz + b_iz + h W_hz + b_hz),
     n = tanh(x W_in + b_in + r * (h W_hn + b_hn)), h' = (1 - z) * n + z * h.
     """
@@ -47,21 +61,22 @@ class AgentRNN(nn.Module):
     def __call__(self, h0: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """h0: (B, H); inputs: (T, B, in). Returns (h_T (B, H), q (T, B, |U|))."""
         H = self.hidden
-        x = nn.relu(Linear(H, name="fc1")(inputs))
+        w_1, b_1 = LinearWeights(inputs.shape[-1], H, name="fc1")()
         bound = 1.0 / math.sqrt(H)
         w_i = self.param("gru_w_i", _uniform(bound), (H, 3 * H))  # columns: r | z | n
         b_i = self.param("gru_b_i", _uniform(bound), (3 * H,))
         w_h = self.param("gru_w_h", _uniform(bound), (H, 3 * H))
         b_h = self.param("gru_b_h", _uniform(bound), (3 * H,))
-        hs = gru_sequence(h0, x, w_i, b_i, w_h, b_h)
-        return hs[-1], Linear(self.num_actions, name="fc2")(hs)
+        hs = rnn_sequence(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h)
+        w_2, b_2 = LinearWeights(H, self.num_actions, name="fc2")()
+        return hs[-1], hs @ w_2 + b_2
 
 
-def _gru_input_projections(x: jax.Array, w_i: jax.Array, b_i: jax.Array) -> list[jax.Array]:
+def _gru_input_projections(x: jax.Array, w_i: jax.Array, b_i: jax.Array) -> tuple[jax.Array, ...]:
     """x W_i + b_i for the r, z and n gates, as three (T, B, H) arrays: the scan body then reads
     each gate's input whole (measured 20% faster on CPU than slicing one (T, B, 3H) array)."""
     H = w_i.shape[1] // 3
-    return [x @ w_i[:, g * H:(g + 1) * H] + b_i[g * H:(g + 1) * H] for g in range(3)]
+    return tuple(x @ w_i[:, g * H:(g + 1) * H] + b_i[g * H:(g + 1) * H] for g in range(3))
 
 
 def _gru_step(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h: jax.Array,
@@ -77,52 +92,60 @@ def _gru_step(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h:
 
 
 @jax.custom_vjp
-def gru_sequence(h0: jax.Array, x: jax.Array, w_i: jax.Array, b_i: jax.Array, w_h: jax.Array,
-                 b_h: jax.Array) -> jax.Array:
-    """Hidden states h_1..h_T (T, B, H) of PyTorch's GRU from h0 (B, H) over the inputs x
-    (T, B, in); w_i (in, 3H), w_h (H, 3H), biases (3H,), gate order r, z, n.
+def rnn_sequence(h0: jax.Array, inputs: jax.Array, w_1: jax.Array, b_1: jax.Array, w_i: jax.Array,
+                 b_i: jax.Array, w_h: jax.Array, b_h: jax.Array) -> jax.Array:
+    """Hidden states h_1..h_T (T, B, H) of x_t = ReLU(inputs_t W_1 + b_1) fed to PyTorch's GRU
+    from h0 (B, H). inputs (T, B, in); w_1 (in, H); w_i, w_h (H, 3H) with gate order r, z, n.
 
-    The gradient is written by hand (`_gru_backward`): the backward scan carries dL/dh and
-    dL/dW_h and emits dL/d(x W_i + b_i) in one (T, B, 3H) array, so that dL/dW_i and dL/dx are
-    one product each after the scan (autodiff gives three of each, on per-gate slices). Same
-    maths as autodiff, up to float rounding (sums in another order)."""
+    The input layers run on the whole sequence at once, only the recurrence in the time scan.
+    The gradient is written by hand (`_rnn_backward`): one backward scan carries dL/dh and
+    accumulates every weight gradient step by step from the per-step slices it already reads,
+    so nothing of size (T, B, .) is transposed or written back (measured ~20% faster than
+    autodiff on predator-prey's update). Same maths as autodiff up to float rounding."""
+    x = jax.nn.relu(inputs @ w_1 + b_1)
+
     def cell(h, x_t):
         h = _gru_step(h, *x_t, w_h, b_h)[0]
         return h, h
-    return jax.lax.scan(cell, h0, tuple(_gru_input_projections(x, w_i, b_i)))[1]
+    return jax.lax.scan(cell, h0, _gru_input_projections(x, w_i, b_i))[1]
 
 
-def _gru_forward(h0, x, w_i, b_i, w_h, b_h):
+def _rnn_forward(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h):
+    x = jax.nn.relu(inputs @ w_1 + b_1)
+
     def cell(h, x_t):
         h, r, z, n, hn = _gru_step(h, *x_t, w_h, b_h)
         return h, (h, r, z, n, hn)
-    hs, r, z, n, hn = jax.lax.scan(cell, h0, tuple(_gru_input_projections(x, w_i, b_i)))[1]
-    return hs, (h0, x, hs, r, z, n, hn, w_i, w_h)
+    hs, r, z, n, hn = jax.lax.scan(cell, h0, _gru_input_projections(x, w_i, b_i))[1]
+    return hs, (h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h)
 
 
-def _gru_backward(residuals, d_hs):
-    h0, x, hs, r, z, n, hn, w_i, w_h = residuals
+def _rnn_backward(residuals, d_hs):
+    h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h = residuals
     h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H)
-    w_h_t = w_h.T
+    w_1_t, w_i_t, w_h_t = w_1.T, w_i.T, w_h.T
 
-    def step(carry, inputs):
-        d_h_next, d_w_h = carry
-        d_out, r, z, n, hn, h_prev = inputs
+    def step(carry, per_step):
+        d_h_next, d_w_h, d_w_i, d_w_1 = carry
+        d_out, r, z, n, hn, h_prev, x, inputs = per_step  # each (B, .)
         d_h = d_h_next + d_out  # dL/dh_t from the outputs and from step t + 1
         d_z = d_h * (h_prev - n) * z * (1.0 - z)  # at the gates' pre-activations
         d_n = d_h * (1.0 - z) * (1.0 - n * n)
         d_r = d_n * hn * r * (1.0 - r)
         d_gh = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)  # dL/d(h W_h + b_h), (B, 3H)
         d_gx = jnp.concatenate([d_r, d_z, d_n], axis=-1)  # dL/d(x W_i + b_i), (B, 3H)
-        return (d_h * z + d_gh @ w_h_t, d_w_h + h_prev.T @ d_gh), (d_gx, d_gh.sum(axis=0))
+        d_pre = (d_gx @ w_i_t) * (x > 0)  # dL/d(inputs W_1 + b_1), (B, H)
+        carry = (d_h * z + d_gh @ w_h_t, d_w_h + h_prev.T @ d_gh, d_w_i + x.T @ d_gx,
+                 d_w_1 + inputs.T @ d_pre)
+        return carry, (d_gh.sum(axis=0), d_gx.sum(axis=0), d_pre.sum(axis=0), d_pre @ w_1_t)
 
-    (d_h0, d_w_h), (d_gx, d_b_h) = jax.lax.scan(
-        step, (jnp.zeros_like(h0), jnp.zeros_like(w_h)), (d_hs, r, z, n, hn, h_prev), reverse=True)
-    d_w_i = jnp.einsum("tbi,tbg->ig", x, d_gx)
-    return d_h0, d_gx @ w_i.T, d_w_i, d_gx.sum(axis=(0, 1)), d_w_h, d_b_h.sum(axis=0)
+    zeros = (jnp.zeros_like(h0), jnp.zeros_like(w_h), jnp.zeros_like(w_i), jnp.zeros_like(w_1))
+    (d_h0, d_w_h, d_w_i, d_w_1), (d_b_h, d_b_i, d_b_1, d_inputs) = jax.lax.scan(
+        step, zeros, (d_hs, r, z, n, hn, h_prev, x, inputs), reverse=True)
+    return d_h0, d_inputs, d_w_1, d_b_1.sum(axis=0), d_w_i, d_b_i.sum(axis=0), d_w_h, d_b_h.sum(axis=0)
 
 
-gru_sequence.defvjp(_gru_forward, _gru_backward)
+rnn_sequence.defvjp(_rnn_forward, _rnn_backward)
 
 
 class QMixer(nn.Module):
