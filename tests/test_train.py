@@ -86,7 +86,7 @@ def matrix_game_outcomes(algo: str, episodes: int, num_seeds: int = 5) -> list[d
                                  num_seeds=num_seeds)
     trainer = Trainer(config)
     states = jax.vmap(trainer.init)(seed_keys(0, num_seeds))
-    final, _ = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)))(states, jnp.int32(episodes))
+    final, _ = jax.jit(trainer.run_chunk_seeds)(states, jnp.int32(episodes))
     return [matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[seed], final.learner.params))
             for seed in range(num_seeds)]
 
@@ -119,3 +119,38 @@ def test_parallel_envs_and_several_updates_per_iteration():
     # Learning starts once 8 episodes are stored: after the 2nd iteration of 4 episodes.
     assert int(metrics.learn_iterations) == 9 and int(final.updates) == 27
     assert int(final.buffer.size) == 32 and int(final.buffer.insert_pos) == 40 % 32
+
+
+def test_seeds_run_together_match_their_single_runs_when_episode_lengths_differ():
+    """`run_chunk_seeds` holds a seed that reached the stop still while the others go on: each
+    seed's state equals its own single run, chunk by chunk."""
+    from wqmix.envs.predator_prey import PredatorPreyConfig
+
+    base = tiny_config("qmix", total_env_steps=60, num_envs=2)
+    # 3 x 3 grid, 2 agents, 1 prey, episodes of at most 6 steps: captures end some early.
+    config = cfg.validate(dataclasses.replace(
+        base, env=PredatorPreyConfig(grid_size=3, num_agents=2, num_prey=1, time_limit=6, punishment=-0.5),
+        train=dataclasses.replace(base.train, batch_size=4)))
+    trainer = Trainer(config)
+    keys = seed_keys(0, 3)
+    together = jax.jit(trainer.run_chunk_seeds)
+    single = jax.jit(trainer.run_chunk)
+    states = jax.vmap(trainer.init)(keys)
+    alone = [trainer.init(k) for k in keys]
+    for stop in (20, 40, 60):
+        states, metrics = together(states, jnp.int32(stop))
+        results = [single(s, jnp.int32(stop)) for s in alone]
+        alone = [state for state, _ in results]
+        steps = np.asarray(states.env_steps)
+        assert (steps >= stop).all()
+        for i, (state, lane_metrics) in enumerate(results):
+            lane = jax.tree_util.tree_map(lambda x: x[i], states)
+            assert int(lane.env_steps) == int(state.env_steps) and int(lane.updates) == int(state.updates)
+            assert leaves_equal(lane.buffer, state.buffer)
+            assert np.array_equal(jax.random.key_data(lane.key), jax.random.key_data(state.key))
+            for a, b in zip(jax.tree_util.tree_leaves(lane.learner), jax.tree_util.tree_leaves(state.learner)):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+            assert int(metrics.iterations[i]) == int(lane_metrics.iterations)
+            assert int(metrics.env_steps[i]) == int(lane_metrics.env_steps)
+    # The seeds did not all take the same number of env steps: some were held.
+    assert len(set(np.asarray(states.env_steps).tolist())) > 1

@@ -94,24 +94,27 @@ def buffer_bytes(buffer: ReplayBuffer) -> int:
     return sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(buffer.data))
 
 
-def insert(buffer: ReplayBuffer, episodes: Episodes) -> ReplayBuffer:
-    """Write E episodes (leading axis E <= capacity) at the insert position, wrapping around."""
+def insert(buffer: ReplayBuffer, episodes: Episodes, where: jax.Array | None = None) -> ReplayBuffer:
+    """Write E episodes (leading axis E <= capacity) at the insert position, wrapping around.
+
+    With `where` false (a () bool) the buffer is left as it is; it is still updated in place
+    (the E slots are rewritten with their own contents), so no copy of the store is made."""
     num_new = episodes.reward.shape[0]
     slots = (buffer.insert_pos + jnp.arange(num_new)) % buffer.capacity
     packed = dict(buffer.bit_fields)
 
-    def stored(name: str, new: jax.Array, store: jax.Array) -> jax.Array:
-        if name in packed:
-            return jnp.packbits(new != 0, axis=-1)
-        return new.astype(store.dtype)
+    def stored(name: str) -> jax.Array:
+        new, store = getattr(episodes, name), getattr(buffer.data, name)
+        new = jnp.packbits(new != 0, axis=-1) if name in packed else new.astype(store.dtype)
+        if where is not None:
+            new = jnp.where(where, new, store[slots])
+        return store.at[slots].set(new)
 
-    data = buffer.data.replace(**{
-        name: getattr(buffer.data, name).at[slots].set(stored(name, getattr(episodes, name), getattr(buffer.data, name)))
-        for name in _FIELDS})
+    added = num_new if where is None else jnp.where(where, num_new, 0)
     return buffer.replace(
-        data=data,
-        insert_pos=(buffer.insert_pos + num_new) % buffer.capacity,
-        size=jnp.minimum(buffer.size + num_new, buffer.capacity),
+        data=buffer.data.replace(**{name: stored(name) for name in _FIELDS}),
+        insert_pos=(buffer.insert_pos + added) % buffer.capacity,
+        size=jnp.minimum(buffer.size + added, buffer.capacity),
     )
 
 

@@ -96,11 +96,14 @@ class HostRunner:
         """Iterate (act on the host, absorb compiled) until every seed reached `stop_env_steps`."""
         totals = None
         while min_env_steps(states) < int(stop_env_steps):
+            # A seed that reached the stop is held still until the others do (as `run_chunk_seeds`):
+            # its key does not advance and `absorb` leaves its state as it is.
+            active = states.env_steps < stop_env_steps
             keys, rollout_keys = self._split(states.key)
-            states = states.replace(key=keys)
+            states = states.replace(key=jnp.where(active, keys, states.key))
             epsilon = self._epsilon(states.env_steps)
             episodes, stats = self.rollout(states.learner.params["agent"], rollout_keys, epsilon)
-            states, metrics = self._absorb(states, episodes, stats, epsilon)
+            states, metrics = self._absorb(states, episodes, stats, epsilon, active)
             if totals is None:
                 totals = metrics
             else:

@@ -136,7 +136,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     if runner is not None:  # the env steps in Python: acting and absorbing compile on their first call
         run_chunk = runner.run_chunk
     else:
-        jitted = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None)), donate_argnums=0)
+        jitted = jax.jit(trainer.run_chunk_seeds, donate_argnums=0)
         with console.status("compiling ..."):
             run_chunk = jitted.lower(states, jnp.int32(stops[0])).compile()
     evaluate = _evaluator(trainer, runner, config.log.test_episodes)

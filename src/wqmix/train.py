@@ -74,6 +74,11 @@ def _zeros_like_tree(tree):
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
 
 
+def _where_tree(keep_new: jax.Array, new, old):
+    """Leaves of `new` where `keep_new` (a () bool), else those of `old`."""
+    return jax.tree_util.tree_map(lambda n, o: jnp.where(keep_new, n, o), new, old)
+
+
 class Trainer:
     """The compiled pieces of a training run for one validated config."""
 
@@ -180,21 +185,30 @@ class Trainer:
         learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(key, cfg.updates_per_iteration))
         return learner, jax.tree_util.tree_map(lambda x: x.mean(axis=0), metrics)
 
-    def iteration(self, state: TrainState) -> tuple[TrainState, ChunkMetrics]:
-        """Act (one episode per env), then `absorb` the episodes."""
+    def iteration(self, state: TrainState, active: jax.Array | None = None) -> tuple[TrainState, ChunkMetrics]:
+        """Act (one episode per env), then `absorb` the episodes. With `active` false (a () bool)
+        the state comes back unchanged and the metrics are zero (see `run_chunk_seeds`)."""
         key, rollout_key = jax.random.split(state.key)
         epsilon = self.epsilon(state.env_steps)
         episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, self.config.train.num_envs)
-        return self.absorb(state.replace(key=key), episodes, stats, epsilon)
+        new_state, metrics = self.absorb(state.replace(key=key), episodes, stats, epsilon, active)
+        if active is not None:  # a held seed keeps its key too
+            new_state = new_state.replace(key=jnp.where(active, new_state.key, state.key))
+        return new_state, metrics
 
-    def absorb(self, state: TrainState, episodes: Episodes, stats: RolloutStats, epsilon: jax.Array
-               ) -> tuple[TrainState, ChunkMetrics]:
+    def absorb(self, state: TrainState, episodes: Episodes, stats: RolloutStats, epsilon: jax.Array,
+               active: jax.Array | None = None) -> tuple[TrainState, ChunkMetrics]:
         """Store new episodes, learn once enough are stored, maybe copy the targets. Shared by
-        compiled rollouts and by host-stepped environments (PettingZoo)."""
+        compiled rollouts and by host-stepped environments (PettingZoo).
+
+        `active` (a () bool, default true): when false nothing changes, and this is done piece by
+        piece, so that the replay buffer is still updated in place (a `where` over the whole
+        state would copy the buffer on every iteration)."""
         cfg, algo = self.config.train, self.config.algo
+        old = state
         key, learn_key = jax.random.split(state.key)
         num_new = episodes.reward.shape[0]
-        buffer = replay.insert(state.buffer, episodes)
+        buffer = replay.insert(state.buffer, episodes, where=active)
         env_steps = state.env_steps + stats.episode_length.sum()
         num_episodes = state.episodes + num_new
 
@@ -219,10 +233,17 @@ class Trainer:
             won_sum=stats.episode_won.sum(dtype=jnp.int32),
             learn_iterations=can_learn.astype(jnp.int32), update=update_metrics, epsilon=epsilon,
         )
+        if active is not None:  # everything but the buffer (masked in `insert`) is small
+            new_state = _where_tree(active, new_state.replace(buffer=old.buffer), old).replace(buffer=buffer)
+            metrics = _where_tree(active, metrics, _zeros_like_tree(metrics).replace(epsilon=epsilon))
         return new_state, metrics
 
     def run_chunk(self, state: TrainState, stop_env_steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
-        """Iterate until `state.env_steps >= stop_env_steps`; return the summed metrics."""
+        """Iterate until `state.env_steps >= stop_env_steps`; return the summed metrics.
+
+        For many seeds use `run_chunk_seeds`: under `jax.vmap` this loop's condition differs
+        per seed, and JAX then selects every leaf of the state (the replay buffer too) between
+        the old and the new value on every iteration."""
         zeros = _zeros_like_tree(jax.eval_shape(self.iteration, state)[1])
 
         def body(carry):
@@ -232,6 +253,22 @@ class Trainer:
             return state, totals
 
         return jax.lax.while_loop(lambda carry: carry[0].env_steps < stop_env_steps, body, (state, zeros))
+
+    def run_chunk_seeds(self, states: TrainState, stop_env_steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
+        """`run_chunk` for states with a leading seed axis: iterate all seeds together until every
+        one reached `stop_env_steps`; a seed that got there first is held still (`active` false)
+        until the others do. Each seed's result equals its own `run_chunk`."""
+        iterate = jax.vmap(self.iteration)
+        zeros = _zeros_like_tree(jax.eval_shape(iterate, states, states.env_steps < 0)[1])
+
+        def body(carry):
+            states, totals = carry
+            states, metrics = iterate(states, states.env_steps < stop_env_steps)
+            totals = jax.tree_util.tree_map(jnp.add, totals, metrics).replace(epsilon=metrics.epsilon)
+            return states, totals
+
+        return jax.lax.while_loop(lambda carry: jnp.any(carry[0].env_steps < stop_env_steps), body,
+                                  (states, zeros))
 
 
 def make_train(config: Config, env: Environment | None = None) -> Callable[[jax.Array], tuple[TrainState, ChunkMetrics]]:
