@@ -103,6 +103,8 @@ def rnn_sequence(h0: jax.Array, inputs: jax.Array, w_1: jax.Array, b_1: jax.Arra
     so nothing of size (T, B, .) is transposed or written back (measured ~20% faster than
     autodiff on predator-prey's update). Same maths as autodiff up to float rounding."""
     x = jax.nn.relu(inputs @ w_1 + b_1)
+    if inputs.shape[0] == 1:  # one step (acting): no loop
+        return _gru_step(h0, *(g[0] for g in _gru_input_projections(x, w_i, b_i)), w_h, b_h)[0][None]
 
     def cell(h, x_t):
         h = _gru_step(h, *x_t, w_h, b_h)[0]
