@@ -106,20 +106,24 @@ class Trainer:
         """One episode in each of `num_envs` environments, padded to the time limit.
 
         Environments that finish early are frozen (their state stops changing) and their
-        remaining steps are marked as padding (`filled` false)."""
+        remaining steps are marked as padding (`filled` false). The loop stops as soon as every
+        environment has finished (SMAX battles last 20-60 of their 100 steps): the padding
+        rows then repeat each env's final observation, state and masks, with action 0, no
+        reward and `filled` false, which leaves the loss unchanged."""
         env, spec, networks = self.env, self.spec, self.networks
+        T = spec.time_limit
         reset_key, key = jax.random.split(key)
         env_state, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
         hidden = jnp.zeros((num_envs, spec.num_agents, networks.agent.hidden))
         prev_actions = jnp.full((num_envs, spec.num_agents), -1, jnp.int32)
         done = jnp.zeros((num_envs,), bool)
+        step_keys = jax.random.split(key, T)
 
         def freeze(active, new, old):
             return jax.tree_util.tree_map(
                 lambda n, o: jnp.where(active.reshape(-1, *([1] * (n.ndim - 1))), n, o), new, old)
 
-        def step(carry, step_key):
-            env_state, timestep, hidden, prev_actions, done = carry
+        def step(env_state, timestep, hidden, prev_actions, done, step_key):
             act_key, env_key = jax.random.split(step_key)
             hidden, q = self.utilities(agent_params, hidden, timestep.obs, prev_actions)
             actions = action.masked_epsilon_greedy(act_key, q, timestep.avail, epsilon)  # (E, agents)
@@ -134,9 +138,27 @@ class Trainer:
                      hidden, actions, done)
             return carry, record
 
-        (_, last, _, _, _), records = jax.lax.scan(
-            step, (env_state, timestep, hidden, prev_actions, done), jax.random.split(key, spec.time_limit))
+        start = (env_state, timestep, hidden, prev_actions, done)
+        record_shapes = jax.eval_shape(step, *start, step_keys[0])[1]
+        empty = jax.tree_util.tree_map(lambda r: jnp.zeros((T, *r.shape), r.dtype), record_shapes)
+
+        def body(loop):
+            t, carry, records = loop
+            carry, record = step(*carry, step_keys[t])
+            records = jax.tree_util.tree_map(lambda rs, r: rs.at[t].set(r), records, record)
+            return t + 1, carry, records
+
+        def running(loop):
+            t, carry, _ = loop
+            return (t < T) & ~jnp.all(carry[-1])
+
+        steps, (_, last, _, _, _), records = jax.lax.while_loop(running, body, (jnp.zeros((), jnp.int32), start, empty))
         obs, state, avail, alive, actions, reward, terminated, filled, won = records  # each (T, E, ...)
+        # Rows after the loop stopped: each env's final (frozen) observation, state and masks.
+        padding = jnp.arange(T) >= steps
+        obs, state, avail, alive = (
+            jnp.where(padding.reshape(-1, *([1] * (x.ndim - 1))), final[None], x)
+            for x, final in ((obs, last.obs), (state, last.state), (avail, last.avail), (alive, _alive(last))))
 
         def with_last(xs, x):  # (T, E, ...) + (E, ...) -> (E, T+1, ...)
             return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
