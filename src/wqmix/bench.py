@@ -44,16 +44,16 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("matrix-game", "paper protocol: 1 env, one update of 32 one-step episodes per episode",
              lambda a: _algo(cfg.preset("matrix-game-paper"), a), 2000),
     Workload("predator-prey-paper", "8 agents, 1 env, one update on 32 episodes after each episode, replay 5000",
-             lambda a: _algo(cfg.preset("predator-prey-paper"), a), 1000),
+             lambda a: _algo(cfg.preset("predator-prey-paper"), a), 2000),
     Workload("predator-prey-fast", "8 parallel envs, one update per 8 episodes (pymarl2 parallel runner)",
-             lambda a: _algo(cfg.preset("predator-prey-fast"), a), 8000),
+             lambda a: _algo(cfg.preset("predator-prey-fast"), a), 16000),
     Workload("seeds-16", "predator-prey-paper with 16 seeds vmapped in one process",
              lambda a: dataclasses.replace(_algo(cfg.preset("predator-prey-paper"), a), num_seeds=16), 400),
     Workload("mpe-spread-jaxmarl", "JaxMARL ql_rnn_mpe schedule: 8 envs per rollout, one update of 32 "
              "episodes per rollout, hidden 64, mixer 32, hypernet 128",
              lambda a: _with(_algo(cfg.official_defaults("mpe-spread"), a),
                              train={"num_envs": 8, "updates_per_iteration": 1},
-                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 128}), 20000),
+                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 128}), 40000),
     # JaxMARL does 8 gradient steps per 16 envs x 128 steps (auto-reset) = one per 256 env steps. Ours
     # collects whole episodes: 16 battles of 3m last about 280 steps early in training (measured), so
     # one update per iteration keeps about the same updates per env step.
@@ -61,7 +61,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "32 episodes per 256 env steps (1 per 16 battles), hidden 64 / mixer 32 / hypernet 64",
              lambda a: _with(_algo(cfg.official_defaults("smax"), a),
                              train={"num_envs": 16, "updates_per_iteration": 1},
-                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 64}), 4000),
+                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 64}), 12000),
 )}
 
 

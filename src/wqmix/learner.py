@@ -126,7 +126,9 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         # Q-hat* itself learns the same targets, unweighted.
         central_loss = jnp.zeros(())
         if algo.central:
-            central_q = agent_utilities(networks.central_agent, params["central_agent"], inputs[:-1])
+            # Over all T+1 steps, the last dropped: one step more than needed, but the inputs are
+            # shared with the other networks instead of copied without their last step.
+            central_q = agent_utilities(networks.central_agent, params["central_agent"], inputs)[:-1]
             central_chosen = jnp.where(alive[:-1], _pick(central_q, actions), 0.0)
             central_q_tot = networks.central_mixer.apply(params["central_mixer"], central_chosen, state[:-1])
             central_loss = losses.masked_weighted_mse(central_q_tot, y, jnp.ones_like(y), mask)
