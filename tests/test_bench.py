@@ -19,7 +19,7 @@ def test_workloads_have_the_named_schedules():
     assert (mpe.train.num_envs, mpe.network.agent_hidden, mpe.network.mixer_embed, mpe.network.hypernet_embed) == (
         8, 64, 32, 128)
     smax = configs["smax-3m-jaxmarl"]
-    assert smax.env.map == "3m" and (smax.train.num_envs, smax.train.updates_per_iteration) == (16, 1)
+    assert smax.env.map == "3m" and (smax.train.num_envs, smax.train.updates_per_iteration) == (12, 1)
     assert (smax.network.agent_hidden, smax.network.mixer_embed, smax.network.hypernet_embed) == (64, 32, 64)
     assert cfg.validate(WORKLOADS["matrix-game"].make_config("qmix")).algo.name == "qmix"
 
@@ -32,3 +32,23 @@ def test_workloads_have_the_named_schedules():
 def test_bad_options(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_matmul_flops_counts_loop_bodies_as_often_as_they_run():
+    import jax
+    import jax.numpy as jnp
+
+    from wqmix.bench import matmul_flops
+
+    w = jnp.ones((4, 6))
+
+    def recurrence(h, xs):  # 5 steps of (3, 4) x (4, 6), and one (3, 6) x (6, 2) after the loop
+        h = jax.lax.scan(lambda h, x: ((h @ w)[:, :4] + x, None), h, xs)[0]
+        return jnp.concatenate([h, h[:, :2]], axis=1) @ jnp.ones((6, 2))
+
+    forward = 5 * 2 * 3 * 4 * 6 + 2 * 3 * 6 * 2
+    assert matmul_flops(jax.make_jaxpr(recurrence)(jnp.ones((3, 4)), jnp.ones((5, 3, 4))).jaxpr) == forward
+    # The gradient with respect to w adds, per step, dL/dh (3, 6) x (6, 4) and h^T (4, 3) x (3, 6).
+    grad = jax.grad(lambda w_, h, xs: jnp.sum(jax.lax.scan(lambda h, x: ((h @ w_)[:, :4] + x, None), h, xs)[0]))
+    jaxpr = jax.make_jaxpr(grad)(w, jnp.ones((3, 4)), jnp.ones((5, 3, 4))).jaxpr
+    assert matmul_flops(jaxpr) == 3 * 5 * 2 * 3 * 4 * 6
