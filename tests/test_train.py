@@ -26,7 +26,8 @@ def ow_runs():
     again, _ = train(jax.random.key(0))
     other, _ = train(jax.random.key(1))
     both, metrics = jax.jit(jax.vmap(make_train(config)))(seed_keys(0, 2))
-    return config, first, again, other, both, metrics
+    together, _ = train(seed_keys(0, 2))  # a batch of keys: the seeds run in one loop
+    return config, first, again, other, both, metrics, together
 
 
 def test_same_seed_gives_bit_identical_parameters(ow_runs):
@@ -37,17 +38,19 @@ def test_same_seed_gives_bit_identical_parameters(ow_runs):
 
 
 def test_different_seeds_differ(ow_runs):
-    _, first, _, other, both, _ = ow_runs
+    _, first, _, other, both, *_ = ow_runs
     assert not leaves_equal(first.learner.params, other.learner.params)
     lane0 = jax.tree_util.tree_map(lambda x: x[0], both.learner.params)
     lane1 = jax.tree_util.tree_map(lambda x: x[1], both.learner.params)
     assert not leaves_equal(lane0, lane1)
 
 
-def test_vmapped_seed_matches_the_single_run(ow_runs):
-    _, first, _, other, both, _ = ow_runs
+@pytest.mark.parametrize("how", ["vmap", "batch of keys"])
+def test_vmapped_seed_matches_the_single_run(ow_runs, how):
+    _, first, _, other, both, _, together = ow_runs
+    runs = both if how == "vmap" else together
     for i, single in enumerate((first, other)):
-        lane = jax.tree_util.tree_map(lambda x: x[i], both)
+        lane = jax.tree_util.tree_map(lambda x: x[i], runs)
         # Uniform exploration: the data collected depends on the keys alone and is identical;
         # parameters agree to float rounding (vmap batches the matmuls differently).
         assert leaves_equal(lane.buffer.data, single.buffer.data)
@@ -56,7 +59,7 @@ def test_vmapped_seed_matches_the_single_run(ow_runs):
 
 
 def test_counters_and_schedule(ow_runs):
-    config, first, *_, metrics = ow_runs
+    config, first, _, _, _, metrics, _ = ow_runs
     # The matrix game: one step per episode, one env: 96 episodes, learning from episode 8.
     assert int(first.env_steps) == 96 and int(first.episodes) == 96
     assert int(first.updates) == 96 - config.train.batch_size + 1

@@ -298,14 +298,21 @@ class Trainer:
 
 
 def make_train(config: Config, env: Environment | None = None) -> Callable[[jax.Array], tuple[TrainState, ChunkMetrics]]:
-    """`train(key)`: a whole training run for `config`, jittable and vmappable over keys.
+    """`train(key)`: a whole training run for `config`, jittable.
 
+    Given a batch of keys (`seed_keys(seed, n)`, shape (n,)) it trains the n seeds together
+    (`Trainer.run_chunk_seeds`); the states and metrics come back with a leading seed axis.
+    `jax.vmap(train)` over keys also works, but is slower: vmapping the training loop makes JAX
+    select the whole state, replay buffer included, on every iteration.
     The config is validated and the environment checked here, before anything is compiled."""
     trainer = Trainer(config, env)
     check_env(trainer.env)
 
     def train(key: jax.Array) -> tuple[TrainState, ChunkMetrics]:
-        return trainer.run_chunk(trainer.init(key), jnp.asarray(trainer.config.train.total_env_steps, jnp.int32))
+        total = jnp.asarray(trainer.config.train.total_env_steps, jnp.int32)
+        if key.ndim == 0:
+            return trainer.run_chunk(trainer.init(key), total)
+        return trainer.run_chunk_seeds(jax.vmap(trainer.init)(key), total)
 
     return train
 
