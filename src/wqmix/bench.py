@@ -36,6 +36,16 @@ def _with(config: cfg.Config, **sections: dict[str, Any]) -> cfg.Config:
                                           for name, values in sections.items()})
 
 
+def _smax_network_sizes() -> dict[str, int]:
+    """JaxMARL's ql_rnn_smax sizes (hidden 512, mixer 64, hypernet 256) where a GPU is present;
+    pymarl's (64 / 32 / 64) on CPU, where the config's sizes take minutes per rollout."""
+    import jax
+
+    if jax.default_backend() == "gpu":
+        return {"agent_hidden": 512, "mixer_embed": 64, "hypernet_embed": 256}
+    return {"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 64}
+
+
 def _algo(config: cfg.Config, algo: str) -> cfg.Config:
     return cfg.with_algo(config, algo)
 
@@ -58,10 +68,10 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     # collects whole battles: 3m battles last about 21 steps early in training (measured: 16 battles
     # = 337 steps per update), so one update per 12 battles keeps about JaxMARL's updates per env step.
     Workload("smax-3m-jaxmarl", "JaxMARL ql_rnn_smax schedule on 3m: about one update of 32 episodes per "
-             "256 env steps (1 per 12 battles), hidden 64 / mixer 32 / hypernet 64",
+             "256 env steps (1 per 12 battles), hidden 64 / mixer 32 / hypernet 64 (GPU: 512 / 64 / 256)",
              lambda a: _with(_algo(cfg.official_defaults("smax"), a),
                              train={"num_envs": 12, "updates_per_iteration": 1},
-                             network={"agent_hidden": 64, "mixer_embed": 32, "hypernet_embed": 64}), 12000),
+                             network=_smax_network_sizes()), 12000),
 )}
 
 
