@@ -135,9 +135,10 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
 
 
 def matmul_flops(jaxpr) -> float:
-    """FLOPs of the matrix products in a jaxpr (2 x m x n x k each), loop bodies counted as many
-    times as the loop runs. XLA's own cost analysis counts a loop body once, which misses
-    almost all of a recurrent update; elementwise work is left out (it is memory-bound)."""
+    """FLOPs of the matrix products in a jaxpr (2 x m x n x k each), a `scan` body counted as many
+    times as the scan runs (a `while_loop`, whose trip count is unknown here, once; the update
+    has none). XLA's own cost analysis counts every loop body once, which misses almost all of a
+    recurrent update; elementwise work is left out (it is memory-bound)."""
     import numpy as np
     from jax.extend.core import ClosedJaxpr, Jaxpr
 
