@@ -115,3 +115,13 @@ def test_shape_mismatch_is_caught():
         losses.ow_weights(jnp.ones((3,)), jnp.ones((4,)), 0.1)
     with pytest.raises(AssertionError):
         losses.one_step_targets(jnp.ones((3,)), jnp.ones((3,)), jnp.ones((3,)), 0.9)  # float terminated
+
+
+def test_time_limit_cuts_are_the_last_filled_step_of_episodes_that_did_not_terminate():
+    # (T, B) = (4, 3): episode 0 cut at step 3 (the time limit), episode 1 terminated at step 1,
+    # episode 2 cut early at step 1 (a host env truncated it).
+    filled = jnp.array([[1, 1, 1], [1, 1, 1], [1, 0, 0], [1, 0, 0]], bool)
+    terminated = jnp.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0]], bool)
+    expected = np.zeros((4, 3), bool)
+    expected[3, 0] = expected[1, 2] = True
+    np.testing.assert_array_equal(losses.time_limit_cuts(filled, terminated), expected)

@@ -56,32 +56,38 @@ def _pick(q: jax.Array, actions: jax.Array) -> jax.Array:
     return jnp.take_along_axis(q, actions[..., None], axis=-1)[..., 0]
 
 
-def _time_major(x: jax.Array) -> jax.Array:
-    return jnp.swapaxes(x, 0, 1)
+def time_major(batch: Episodes) -> Episodes:
+    """Every field with its batch and time axes swapped: (T or T+1, B, ...)."""
+    return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), batch)
+
+
+def stored_agent_inputs(networks: Networks, batch: Episodes) -> jax.Array:
+    """The agent networks' inputs at every stored step, as they were while acting: obs_t ‖
+    one-hot u_{t-1} ‖ one-hot id. batch time-major. Returns (T+1, B, agents, in)."""
+    prev_actions = jnp.concatenate([jnp.full_like(batch.actions[:1], -1), batch.actions], axis=0)
+    return agent_inputs(networks, batch.obs, prev_actions)
+
+
+def unroll_episodes(agent, params, inputs: jax.Array) -> jax.Array:
+    """Utilities of an agent network run over whole stored episodes from a zero hidden state.
+    inputs (T+1, B, agents, in) -> (T+1, B, agents, actions)."""
+    B, n = inputs.shape[1], inputs.shape[2]
+    hidden = jnp.zeros((B, n, agent.hidden))
+    return unroll_agents(agent, params, hidden, inputs)[1]
 
 
 def make_loss(algo: AlgoConfig, networks: Networks):
     """loss(params, target_params, batch) -> (loss, UpdateMetrics without grad_norm)."""
-
-    def agent_utilities(agent, params, inputs):
-        B, n = inputs.shape[1], inputs.shape[2]
-        hidden = jnp.zeros((B, n, agent.hidden))
-        return unroll_agents(agent, params, hidden, inputs)[1]  # (T+1, B, agents, actions)
-
     def loss_fn(params: Params, target_params: Params, batch: Episodes):
-        obs = _time_major(batch.obs)  # (T+1, B, agents, obs)
-        state = _time_major(batch.state)  # (T+1, B, state)
-        avail = _time_major(batch.avail)  # (T+1, B, agents, actions)
-        actions = _time_major(batch.actions)  # (T, B, agents)
-        reward = _time_major(batch.reward)[..., None]  # (T, B, 1)
-        terminated = _time_major(batch.terminated)[..., None]  # (T, B, 1)
-        filled = _time_major(batch.filled)  # (T, B)
-        alive = _time_major(batch.alive)  # (T+1, B, agents): departed agents' utilities are zeroed
-        prev_actions = jnp.concatenate([jnp.full_like(actions[:1], -1), actions], axis=0)  # (T+1, B, agents)
-        inputs = agent_inputs(networks, obs, prev_actions)
+        tm = time_major(batch)
+        state, avail, actions = tm.state, tm.avail, tm.actions  # (T+1, B, .), (T+1, B, agents, .), (T, B, agents)
+        reward, terminated = tm.reward[..., None], tm.terminated[..., None]  # (T, B, 1)
+        filled = tm.filled  # (T, B)
+        alive = tm.alive  # (T+1, B, agents): departed agents' utilities are zeroed
+        inputs = stored_agent_inputs(networks, tm)
 
         # Online QMIX (or VDN / IQL) utilities; their greedy joint action u*(s) at every step.
-        q = agent_utilities(networks.agent, params["agent"], inputs)
+        q = unroll_episodes(networks.agent, params["agent"], inputs)
         greedy = masked_greedy(jax.lax.stop_gradient(q), avail)  # (T+1, B, agents)
         chosen = jnp.where(alive[:-1], _pick(q[:-1], actions), 0.0)  # (T, B, agents)
         q_tot = networks.mixer.apply(params["mixer"], chosen, state[:-1])  # (T, B, heads)
@@ -89,7 +95,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         # Target values V(s') = Q(s', u*(s')) from the target central Q-hat* (WQMIX) or from the
         # algorithm's own target networks (QMIX, VDN, IQL, ablation). CW also needs them at s.
         agent_key, mixer_key = ("central_agent", "central_mixer") if algo.central else ("agent", "mixer")
-        target_q = agent_utilities(getattr(networks, agent_key), target_params[agent_key], inputs)
+        target_q = unroll_episodes(getattr(networks, agent_key), target_params[agent_key], inputs)
         target_greedy_q = jnp.where(alive, _pick(target_q, greedy), 0.0)  # (T+1, B, agents)
         target_mixer = functools.partial(getattr(networks, mixer_key).apply, target_params[mixer_key])
         if algo.weighting == "cw":
@@ -99,8 +105,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
             next_value = target_mixer(target_greedy_q[1:], state[1:])  # (T, B, heads)
 
         # Targets y; a time-limit cut (last filled step, not terminated) bootstraps.
-        next_filled = jnp.concatenate([filled[1:], jnp.zeros_like(filled[:1])], axis=0)
-        truncated = (filled & ~next_filled)[..., None] & ~terminated
+        truncated = losses.time_limit_cuts(filled, terminated[..., 0])[..., None]
         heads = q_tot.shape[-1]
         reward, terminated, truncated = (jnp.broadcast_to(x, (*x.shape[:-1], heads))
                                          for x in (reward, terminated, truncated))
@@ -128,7 +133,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         if algo.central:
             # Over all T+1 steps, the last dropped: one step more than needed, but the inputs are
             # shared with the other networks instead of copied without their last step.
-            central_q = agent_utilities(networks.central_agent, params["central_agent"], inputs)[:-1]
+            central_q = unroll_episodes(networks.central_agent, params["central_agent"], inputs)[:-1]
             central_chosen = jnp.where(alive[:-1], _pick(central_q, actions), 0.0)
             central_q_tot = networks.central_mixer.apply(params["central_mixer"], central_chosen, state[:-1])
             central_loss = losses.masked_weighted_mse(central_q_tot, y, jnp.ones_like(y), mask)

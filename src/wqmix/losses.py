@@ -49,6 +49,16 @@ def lambda_targets(reward: jax.Array, terminated: jax.Array, truncated: jax.Arra
     return returns
 
 
+def time_limit_cuts(filled: jax.Array, terminated: jax.Array) -> jax.Array:
+    """The steps at which an episode was cut by the time limit (or any truncation): the last
+    filled step of an episode that did not terminate. Such a step bootstraps from V(s_{t+1})
+    but must not mix in the padded steps after it (TD(lambda)). Shapes: `(T, B)`, bool."""
+    chex.assert_equal_shape([filled, terminated])
+    chex.assert_type([filled, terminated], bool)
+    next_filled = jnp.concatenate([filled[1:], jnp.zeros_like(filled[:1])], axis=0)
+    return filled & ~next_filled & ~terminated
+
+
 def ow_weights(q_tot: jax.Array, targets: jax.Array, alpha: float) -> jax.Array:
     """Optimistic weighting (OW-QMIX): w = 1 where Q_tot(s, u) < y (the joint action may be
     underestimated), else alpha. Shapes: `(...)`, equal."""
