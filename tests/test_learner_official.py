@@ -124,8 +124,8 @@ def test_loss_and_every_gradient_equal_the_official_learner(algo_name, episodes)
 MUTANTS = {
     "central target at its own argmax, not online QMIX's greedy action": (
         "ow-qmix",
-        "target_greedy_q = jnp.where(alive, _pick(target_q, greedy), 0.0)",
-        "target_greedy_q = jnp.where(alive, _pick(target_q, masked_greedy(target_q, avail)), 0.0)"),
+        "target_actions = greedy if algo.central or algo.double_q else masked_greedy(target_q, avail)",
+        "target_actions = masked_greedy(target_q, avail)"),
     "CW's Q-hat*(s, u*) from the online central networks": (
         "cw-qmix",
         "next_value, current_greedy_value = target_greedy_value[1:], target_greedy_value[:-1]",

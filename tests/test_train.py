@@ -90,7 +90,7 @@ def matrix_game_outcomes(algo: str, episodes: int, num_seeds: int = 5) -> list[d
     trainer = Trainer(config)
     states = jax.vmap(trainer.init)(seed_keys(0, num_seeds))
     final, _ = jax.jit(trainer.run_chunk_seeds)(states, jnp.int32(episodes))
-    return [matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[seed], final.learner.params))
+    return [matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[seed], final.learner))
             for seed in range(num_seeds)]
 
 

@@ -10,11 +10,14 @@ import jax.numpy as jnp
 
 from wqmix.config import AlgoConfig, NetworkConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, QMixer, VDNMixer
+from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, OmegaNet, Projector, QMixer, VDNMixer
 
 Params = dict[str, Any]
-"""Parameters by network: "agent", "mixer", and with a central estimator "central_agent" and
-"central_mixer"."""
+"""Parameters by network: "agent", "mixer", with a central estimator "central_agent" and
+"central_mixer", with the seed's projector "projector" and (learned omega) "omega"."""
+
+PROJECTOR_PARAMS = ("projector", "omega")
+"""The parameters the projector's own learning rate applies to."""
 
 
 class Networks(NamedTuple):
@@ -24,6 +27,9 @@ class Networks(NamedTuple):
     mixer: nn.Module
     central_agent: AgentRNN | None
     central_mixer: CentralMixer | None
+    projector: Projector | None
+    omega: OmegaNet | None
+    projector_on_actions: bool  # the state-action extension: Q_proj(s, u)
     num_agents: int
     num_actions: int
     obs_last_action: bool
@@ -46,11 +52,21 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
     if algo.central:
         central_agent = AgentRNN(hidden=network.central_agent_hidden, num_actions=spec.num_actions)
         central_mixer = CentralMixer(hidden=network.central_mixer_hidden)
+    projector = omega = None
+    p = algo.projector
+    if p.kind != "none":  # width: the seed's `mixing_hidden_dim`, our mixer_embed
+        projector = Projector(hidden=network.mixer_embed, heads=p.heads, layer_norm=p.normalization == "layer",
+                              last_layer_bound=p.last_layer_init)
+        if p.omega == "learned":
+            omega = OmegaNet(hidden=network.mixer_embed, heads=p.heads)
     return Networks(
         agent=AgentRNN(hidden=network.agent_hidden, num_actions=spec.num_actions),
         mixer=mixer,
         central_agent=central_agent,
         central_mixer=central_mixer,
+        projector=projector,
+        omega=omega,
+        projector_on_actions=p.kind == "state-action",
         num_agents=spec.num_agents,
         num_actions=spec.num_actions,
         obs_last_action=network.obs_last_action,
@@ -100,4 +116,23 @@ def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
         params["central_agent"] = networks.central_agent.init(
             keys[2], jnp.zeros((1, networks.central_agent.hidden)), dummy_inputs)
         params["central_mixer"] = networks.central_mixer.init(keys[3], dummy_qs, dummy_state)
+    # Keys of the seed's networks folded in, so that the others' stay those of earlier versions.
+    if networks.projector is not None:
+        params["projector"] = networks.projector.init(jax.random.fold_in(key, 4),
+                                                      jnp.zeros((1, projector_input_dim(networks, spec))))
+    if networks.omega is not None:
+        params["omega"] = networks.omega.init(jax.random.fold_in(key, 5), dummy_state)
     return params
+
+
+def projector_input_dim(networks: Networks, spec: EnvSpec) -> int:
+    return spec.state_dim + (spec.num_agents * spec.num_actions if networks.projector_on_actions else 0)
+
+
+def projector_inputs(networks: Networks, state: jax.Array, actions: jax.Array) -> jax.Array:
+    """s, or s || one-hot joint action (state-action extension). state (..., s); actions
+    (..., agents) int. Returns (..., in)."""
+    if not networks.projector_on_actions:
+        return state
+    one_hot = jax.nn.one_hot(actions, networks.num_actions, dtype=state.dtype)
+    return jnp.concatenate([state, one_hot.reshape(*actions.shape[:-1], -1)], axis=-1)

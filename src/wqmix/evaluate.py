@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -10,6 +11,7 @@ import numpy as np
 
 from wqmix.agents import Params, agent_inputs, unroll_agents
 from wqmix.envs.matrix_game import MatrixGame
+from wqmix.learner import LearnerState, mixer_value, projector_term
 from wqmix.train import RolloutStats, Trainer
 
 
@@ -20,7 +22,7 @@ def greedy_episodes(trainer: Trainer, params: Params, key: jax.Array, num_episod
     return stats
 
 
-def _first_step_utilities(trainer: Trainer, params: Params, agent_key: str) -> jax.Array:
+def first_step_utilities(trainer: Trainer, params: Params, agent_key: str) -> jax.Array:
     """Utilities Q_i(tau_i^0, .) of every agent at the first step of an episode. (agents, actions)"""
     _, timestep = trainer.env.reset(jax.random.key(0))
     agent = getattr(trainer.networks, agent_key)
@@ -31,7 +33,7 @@ def _first_step_utilities(trainer: Trainer, params: Params, agent_key: str) -> j
 
 def _joint_table(trainer: Trainer, params: Params, agent_key: str, mixer_key: str) -> jax.Array:
     """Mixed value of every joint action (a0, a1) of a two-agent one-step game. (n, n)"""
-    q = _first_step_utilities(trainer, params, agent_key)
+    q = first_step_utilities(trainer, params, agent_key)
     _, timestep = trainer.env.reset(jax.random.key(0))
     n = q.shape[-1]
     joint = jnp.stack(jnp.meshgrid(q[0], q[1], indexing="ij"), axis=-1)  # (n, n, 2)
@@ -40,11 +42,44 @@ def _joint_table(trainer: Trainer, params: Params, agent_key: str, mixer_key: st
     return mixer.apply(params[mixer_key], joint, state)[..., 0]
 
 
-def matrix_game_tables(trainer: Trainer, params: Params) -> dict[str, Any]:
+def _projector_table(trainer: Trainer, learner: LearnerState, q_mono: jax.Array) -> jax.Array:
+    """The seed's sum_k omega_k Q_proj,k(s, (a0, a1)) for every joint action, with omega as the
+    learner computes it (advantage: V(s) exact over the joint actions, the learner's running
+    mean of |A|). q_mono (n, n). Returns (n, n)."""
+    params, projector = learner.params, trainer.config.algo.projector
+    q = first_step_utilities(trainer, params, "agent")  # (agents, actions)
+    _, timestep = trainer.env.reset(jax.random.key(0))
+    n = q.shape[-1]
+    actions = jnp.stack(jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij"), axis=-1)  # (n, n, 2)
+    state = jnp.broadcast_to(timestep.state, (n, n, timestep.state.shape[-1]))
+    value = None
+    if projector.omega == "advantage":
+        mix = functools.partial(trainer.networks.mixer.apply, params["mixer"])
+        value = mixer_value(mix, q[None, None], timestep.avail[None, None], jnp.ones((1, 1, 2), bool),
+                            timestep.state[None, None], n * n, None)[0, 0]  # (1,)
+        value = jnp.broadcast_to(value, (n, n, 1))
+    term, _, _ = projector_term(trainer.networks, projector, params, state, actions, q_mono[..., None], value,
+                                learner.abs_advantage, learner.steps)
+    return term[..., 0]
+
+
+def joint_q_tot(trainer: Trainer, learner: LearnerState) -> jax.Array:
+    """Q_tot of every joint action (a0, a1) of a two-agent one-step game, (n, n); with the seed's
+    projector Q_mono + sum_k omega_k Q_proj,k. Traceable (the matrix-games suite vmaps it)."""
+    q_tot = _joint_table(trainer, learner.params, "agent", "mixer")
+    if trainer.networks.projector is not None:
+        q_tot = q_tot + _projector_table(trainer, learner, q_tot)
+    return q_tot
+
+
+def matrix_game_tables(trainer: Trainer, learner: LearnerState) -> dict[str, Any]:
     """What the agents learned on the matrix game: per-agent utilities, the greedy joint action,
-    Q_tot of every joint action (when there is a mixer) and Q-hat* (with a central estimator)."""
+    Q_tot of every joint action (when there is a mixer), Q-hat* (with a central estimator) and,
+    with the seed's projector, Q_mono beside Q_tot = Q_mono + sum_k omega_k Q_proj,k and the
+    argmax of that Q_tot (which per-agent greedy acting need not reach)."""
     assert isinstance(trainer.env, MatrixGame)
-    utilities = _first_step_utilities(trainer, params, "agent")
+    params = learner.params
+    utilities = first_step_utilities(trainer, params, "agent")
     greedy = [int(a) for a in jnp.argmax(utilities, axis=-1)]
     payoff = np.asarray(trainer.env.payoff)
     tables: dict[str, Any] = {
@@ -55,7 +90,11 @@ def matrix_game_tables(trainer: Trainer, params: Params) -> dict[str, Any]:
         "q_central": None,
     }
     if trainer.config.algo.mixer != "none":
-        tables["q_tot"] = np.asarray(_joint_table(trainer, params, "agent", "mixer")).round(4).tolist()
+        q_tot = np.asarray(joint_q_tot(trainer, learner))
+        if trainer.networks.projector is not None:
+            tables["q_mono"] = np.asarray(_joint_table(trainer, params, "agent", "mixer")).round(4).tolist()
+            tables["q_tot_argmax"] = [int(i) for i in np.unravel_index(np.argmax(q_tot), q_tot.shape)]
+        tables["q_tot"] = q_tot.round(4).tolist()
     if trainer.config.algo.central:
         tables["q_central"] = np.asarray(
             _joint_table(trainer, params, "central_agent", "central_mixer")).round(4).tolist()

@@ -80,6 +80,38 @@ def cw_weights(actions: jax.Array, greedy_actions: jax.Array, targets: jax.Array
     return jnp.where(is_greedy | (targets > central_greedy_value), 1.0, alpha).astype(targets.dtype)
 
 
+def greedy_only_weights(actions: jax.Array, greedy_actions: jax.Array) -> jax.Array:
+    """The seed's "optimistic" loss weights (its text, 2.4; not the paper's OW): w = 1 where
+    every agent took the argmax of its utility (the argmax of Q_mono), else 0.
+    Shapes: `(..., agents)` int -> `(...)` float32."""
+    chex.assert_equal_shape([actions, greedy_actions])
+    return jnp.all(actions == greedy_actions, axis=-1).astype(jnp.float32)
+
+
+ADVANTAGE_EPS = 1e-6
+"""The epsilon of the seed's omega = |A| / (E|A| + eps). Default: ours (the seed gives none)."""
+
+
+def advantage_omega(q_mono: jax.Array, value: jax.Array, abs_advantage_mean: jax.Array) -> jax.Array:
+    """The seed's importance weight (its text, 2.3): omega(s, u) = |A(s, u)| / (m + eps) with
+    A = Q_mono(s, u) - V(s) and m the running mean of |A|. Shapes: `(...)`, equal; m `()`."""
+    chex.assert_equal_shape([q_mono, value])
+    return jnp.abs(q_mono - value) / (abs_advantage_mean + ADVANTAGE_EPS)
+
+
+def running_mean(mean: jax.Array, batch_mean: jax.Array, rate: float, first: jax.Array) -> jax.Array:
+    """m <- (1 - rate) m + rate * batch_mean, or batch_mean itself at the `first` update."""
+    return jnp.where(first, batch_mean, (1.0 - rate) * mean + rate * batch_mean)
+
+
+def omega_anneal(updates: jax.Array, anneal_steps: int | None) -> jax.Array:
+    """The seed's trick 2 as a factor on omega_max: 1 - exp(-updates / anneal_steps); 1 when
+    off (None)."""
+    if anneal_steps is None:
+        return jnp.ones((), jnp.float32)
+    return 1.0 - jnp.exp(-jnp.asarray(updates, jnp.float32) / anneal_steps)
+
+
 def masked_weighted_mse(predictions: jax.Array, targets: jax.Array, weights: jax.Array,
                         mask: jax.Array) -> jax.Array:
     """sum(mask * w * (prediction - y)^2) / sum(mask): the mean over valid entries (the

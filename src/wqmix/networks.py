@@ -1,5 +1,5 @@
-"""Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, and the unrestricted central
-mixer of Q-hat*. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
+"""Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, the unrestricted central
+mixer of Q-hat*, and the seed document's projector heads and learned omega. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
 `qmix_central_no_hyper.py`); every layer is initialised as PyTorch's default
 (uniform in +-1/sqrt(fan_in)), as in the official code, so training dynamics match."""
 
@@ -34,14 +34,17 @@ class LinearWeights(nn.Module):
 
 
 class Linear(nn.Module):
-    """Dense layer with PyTorch's default initialisation (source: official code uses nn.Linear)."""
+    """Dense layer with PyTorch's default initialisation (source: official code uses nn.Linear);
+    `kernel_bound` replaces the kernel's bound (the seed's small-init trick)."""
 
     features: int
+    kernel_bound: float | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         bound = 1.0 / math.sqrt(x.shape[-1])
-        kernel = self.param("kernel", _uniform(bound), (x.shape[-1], self.features))
+        kernel_bound = bound if self.kernel_bound is None else self.kernel_bound
+        kernel = self.param("kernel", _uniform(kernel_bound), (x.shape[-1], self.features))
         bias = self.param("bias", _uniform(bound), (self.features,))
         return x @ kernel + bias
 
@@ -207,3 +210,41 @@ class CentralMixer(nn.Module):
         advantage = Linear(1, name="out")(x)
         v = Linear(1, name="v_out")(nn.relu(Linear(self.hidden, name="v")(state)))
         return advantage + v
+
+
+class Projector(nn.Module):
+    """The seed's weighted projector as an ensemble of `heads` MLPs, each
+    Linear(in -> hidden) -> [LayerNorm] -> ReLU -> Linear(-> 1) (seed, section 4: `nn.Sequential(
+    nn.Linear(state_dim, mixing_hidden_dim), nn.ReLU(), nn.Linear(mixing_hidden_dim, 1))`).
+    The input is s, or s || one-hot joint action for the state-action extension. Not the paper's.
+    `last_layer_bound`: the seed's trick 1 (`nn.init.uniform_(last.weight, -3e-3, 3e-3)`;
+    the bias keeps PyTorch's default, as there)."""
+
+    hidden: int
+    heads: int = 1
+    layer_norm: bool = False
+    last_layer_bound: float | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x: (..., in). Returns (..., heads)."""
+        outs = []
+        for k in range(self.heads):
+            h = Linear(self.hidden, name=f"head{k}_fc1")(x)
+            if self.layer_norm:
+                h = nn.LayerNorm(name=f"head{k}_norm")(h)
+            outs.append(Linear(1, kernel_bound=self.last_layer_bound, name=f"head{k}_out")(nn.relu(h)))
+        return jnp.concatenate(outs, axis=-1)
+
+
+class OmegaNet(nn.Module):
+    """The seed's learned omega (extension 9.2, `sigmoid(self.omega_net(state))`), one per
+    projector head: sigmoid(Linear(s -> hidden) -> ReLU -> Linear(-> heads)), in (0, 1)."""
+
+    hidden: int
+    heads: int = 1
+
+    @nn.compact
+    def __call__(self, state: jax.Array) -> jax.Array:
+        """state: (..., s). Returns (..., heads)."""
+        return jax.nn.sigmoid(Linear(self.heads, name="out")(nn.relu(Linear(self.hidden, name="fc1")(state))))

@@ -87,7 +87,7 @@ class Trainer:
         self.env = env if env is not None else config.env.make()
         self.spec = self.env.spec
         self.networks: Networks = make_networks(config.algo, config.network, self.spec)
-        self.optimizer = make_optimizer(config.optim)
+        self.optimizer = make_optimizer(config.optim, config.algo)
         self._update = make_update(config.algo, self.networks, self.optimizer)
 
     # ---- acting -------------------------------------------------------------------------
@@ -202,7 +202,10 @@ class Trainer:
         cfg = self.config.train
 
         def one_update(learner, update_key):
-            return self._update(learner, replay.sample(buffer, update_key, cfg.batch_size))
+            # The loss's own key (the seed's sampled V(s)) is folded in, so that the batch sampled
+            # with `update_key` is the one of the algorithms that need no key.
+            return self._update(learner, replay.sample(buffer, update_key, cfg.batch_size),
+                                jax.random.fold_in(update_key, 1))
 
         learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(key, cfg.updates_per_iteration))
         return learner, jax.tree_util.tree_map(lambda x: x.mean(axis=0), metrics)
@@ -242,6 +245,8 @@ class Trainer:
             lambda: (state.learner, _zeros_like_tree(metrics_shape)),
         )
         copy_now = can_learn & (num_episodes - state.last_target_update_episode >= algo.target_update_interval)
+        if algo.target_update == "soft":  # Polyak updates happen in the learner after every update
+            copy_now = jnp.zeros((), bool)
         learner = jax.lax.cond(copy_now, copy_targets, lambda s: s, learner)
 
         new_state = TrainState(

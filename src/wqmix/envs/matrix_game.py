@@ -54,7 +54,8 @@ class MatrixGame(Environment):
     terminates. Observation and state are the constant vector of ones (official code)."""
 
     def __init__(self, payoff=PAPER_PAYOFF, state_dim: int = 5):
-        self.payoff = jnp.asarray(np.asarray(payoff, dtype=np.float32))
+        # jnp, not np: the payoff may be traced (the matrix-games suite vmaps over games).
+        self.payoff = jnp.asarray(payoff, dtype=jnp.float32)
         n = int(self.payoff.shape[0])
         self.spec = EnvSpec(num_agents=2, obs_dim=state_dim, state_dim=state_dim, num_actions=n,
                             time_limit=1, obs_dtype=np.uint8, state_dtype=np.uint8)
