@@ -4,6 +4,7 @@ the parameter sets of each algorithm."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -355,3 +356,65 @@ def test_init_params_keys_and_shapes():
     params = jax.eval_shape(lambda k: init_params(vdn, spec, k), jax.random.key(0))
     assert set(params) == {"agent", "mixer"}
     assert jax.tree_util.tree_leaves(params["mixer"]) == []
+
+
+# ---- the seed's network options: a feed-forward agent, and one network per agent -----------
+
+
+def test_mlp_agent_is_one_hidden_layer_with_no_memory():
+    from wqmix.networks import MLPAgent
+
+    agent = MLPAgent(hidden=5, num_actions=3)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2, 6)), jnp.float32)  # (T, B, in)
+    h0 = jnp.ones((2, 5))
+    params = agent.init(jax.random.key(0), h0, x)
+    h, q = agent.apply(params, h0, x)
+    p = params["params"]
+    expected = np.maximum(np.asarray(x) @ p["fc1"]["kernel"] + p["fc1"]["bias"], 0) @ p["fc2"]["kernel"] + p["fc2"]["bias"]
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(h, h0)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "mlp"])
+def test_per_agent_networks_each_apply_their_own_parameters(kind):
+    from wqmix.agents import unroll_agents
+    from wqmix.networks import AGENT_NETWORKS, PerAgent
+
+    n, T, B, H, A, D = 3, 4, 2, 6, 5, 7
+    agent = PerAgent(kind=kind, hidden=H, num_actions=A)
+    inputs = jnp.asarray(np.random.default_rng(1).normal(size=(T, B, n, D)), jnp.float32)
+    params = agent.init(jax.random.key(2), jnp.zeros((1, n, H)), jnp.zeros((1, 1, n, D)))
+    leaves = jax.tree_util.tree_leaves(params)
+    assert all(leaf.shape[0] == n for leaf in leaves)
+    assert not np.allclose(leaves[0][0], leaves[0][1])  # independently initialised
+    h, q = unroll_agents(agent, params, jnp.zeros((B, n, H)), inputs)
+    assert h.shape == (B, n, H) and q.shape == (T, B, n, A)
+    single = AGENT_NETWORKS[kind](hidden=H, num_actions=A)
+    for i in range(n):
+        p_i = jax.tree_util.tree_map(lambda x: x[i], params)["params"]["agents"]
+        h_i, q_i = single.apply({"params": p_i}, jnp.zeros((B, H)), inputs[:, :, i])
+        np.testing.assert_allclose(q[:, :, i], q_i, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(h[:, i], h_i, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("agent, shared", [("mlp", True), ("rnn", False), ("mlp", False)])
+def test_every_algorithm_trains_with_the_seeds_network_options(tiny, agent, shared):
+    from wqmix import config as cfg
+    from wqmix.learner import make_loss
+    from wqmix.train import Trainer
+
+    from wqmix.envs.predator_prey import PredatorPreyConfig
+
+    base = tiny("ow-qmix")  # predator-prey: episodes of several steps, so the GRU's recurrence matters
+    config = cfg.validate(dataclasses.replace(
+        base, env=PredatorPreyConfig(grid_size=3, num_agents=2, num_prey=1, time_limit=4, punishment=-0.5),
+        network=dataclasses.replace(base.network, agent=agent, shared_agent=shared)))
+    trainer = Trainer(config)
+    state = trainer.init(jax.random.key(0))
+    episodes, _ = trainer.rollout(jax.random.key(1), state.learner.params["agent"], jnp.float32(1.0), 4)
+    loss_fn = make_loss(config.algo, trainer.networks)
+    grads = jax.grad(lambda p: loss_fn(p, state.learner.target_params, episodes)[0])(state.learner.params)
+    for key in ("agent", "central_agent"):
+        for g in jax.tree_util.tree_leaves(grads[key]):
+            per_agent = g.reshape(trainer.spec.num_agents if not shared else 1, -1)
+            assert bool(jnp.all(jnp.max(jnp.abs(per_agent), axis=1) > 0)), (key, g.shape)

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 from wqmix.config import AlgoConfig, NetworkConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, OmegaNet, Projector, QMixer, VDNMixer
+from wqmix.networks import (AGENT_NETWORKS, CentralMixer, IndependentHeads, OmegaNet, PerAgent, Projector, QMixer,
+                            VDNMixer)
 
 Params = dict[str, Any]
 """Parameters by network: "agent", "mixer", with a central estimator "central_agent" and
@@ -23,9 +24,9 @@ PROJECTOR_PARAMS = ("projector", "omega")
 class Networks(NamedTuple):
     """The modules of one algorithm (static; parameters live in `Params`)."""
 
-    agent: AgentRNN
+    agent: nn.Module  # AgentRNN, MLPAgent, or PerAgent of either (has `.hidden`)
     mixer: nn.Module
-    central_agent: AgentRNN | None
+    central_agent: nn.Module | None
     central_mixer: CentralMixer | None
     projector: Projector | None
     omega: OmegaNet | None
@@ -48,9 +49,14 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         mixer = VDNMixer()
     else:
         mixer = IndependentHeads()
+    def agent_network(hidden: int) -> nn.Module:
+        if network.shared_agent:
+            return AGENT_NETWORKS[network.agent](hidden=hidden, num_actions=spec.num_actions)
+        return PerAgent(kind=network.agent, hidden=hidden, num_actions=spec.num_actions)
+
     central_agent = central_mixer = None
     if algo.central:
-        central_agent = AgentRNN(hidden=network.central_agent_hidden, num_actions=spec.num_actions)
+        central_agent = agent_network(network.central_agent_hidden)
         central_mixer = CentralMixer(hidden=network.central_mixer_hidden)
     projector = omega = None
     p = algo.projector
@@ -60,7 +66,7 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         if p.omega == "learned":
             omega = OmegaNet(hidden=network.mixer_embed, heads=p.heads)
     return Networks(
-        agent=AgentRNN(hidden=network.agent_hidden, num_actions=spec.num_actions),
+        agent=agent_network(network.agent_hidden),
         mixer=mixer,
         central_agent=central_agent,
         central_mixer=central_mixer,
@@ -93,8 +99,10 @@ def unroll_agents(agent: AgentRNN, params: Any, hidden: jax.Array, inputs: jax.A
     """Run the shared agent RNN for every agent over time.
 
     hidden: (B, agents, H); inputs: (T, B, agents, in). Returns (hidden (B, agents, H),
-    q (T, B, agents, actions)). Agents are folded into the batch: one network for all.
+    q (T, B, agents, actions)). A shared network folds the agents into the batch.
     """
+    if isinstance(agent, PerAgent):  # its own parameters per agent: the agent axis stays
+        return agent.apply(params, hidden, inputs)
     T, B, n, _ = inputs.shape
     h, q = agent.apply(params, hidden.reshape(B * n, -1), inputs.reshape(T, B * n, -1))
     return h.reshape(B, n, -1), q.reshape(T, B, n, -1)
@@ -108,13 +116,17 @@ def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
     dummy_qs = jnp.zeros((1, n))
     dummy_state = jnp.zeros((1, spec.state_dim))
     keys = jax.random.split(key, 4)
+    def init_agent(agent: nn.Module, key: jax.Array) -> Any:
+        if isinstance(agent, PerAgent):
+            return agent.init(key, jnp.zeros((1, n, agent.hidden)), jnp.zeros((1, 1, n, in_dim)))
+        return agent.init(key, jnp.zeros((1, agent.hidden)), dummy_inputs)
+
     params: Params = {
-        "agent": networks.agent.init(keys[0], jnp.zeros((1, networks.agent.hidden)), dummy_inputs),
+        "agent": init_agent(networks.agent, keys[0]),
         "mixer": networks.mixer.init(keys[1], dummy_qs, dummy_state),
     }
     if networks.central_agent is not None:
-        params["central_agent"] = networks.central_agent.init(
-            keys[2], jnp.zeros((1, networks.central_agent.hidden)), dummy_inputs)
+        params["central_agent"] = init_agent(networks.central_agent, keys[2])
         params["central_mixer"] = networks.central_mixer.init(keys[3], dummy_qs, dummy_state)
     # Keys of the seed's networks folded in, so that the others' stay those of earlier versions.
     if networks.projector is not None:

@@ -450,7 +450,7 @@ options:
   --seeds S       seeds per game (default 5)
   --seed K        first seed, and the seed of the random games (default 0)
   --algos LIST    comma-separated algorithms (default: all {count})
-  --episodes N    episodes per run (default: the paper's 10,000)
+  --episodes N    episodes per run (default 2,000; the paper's protocol runs 10,000)
 """
 
 

@@ -191,6 +191,13 @@ class NetworkConfig:
     """Feed each agent its previous action (one-hot). Default: official `obs_last_action`."""
     obs_agent_id: bool = True
     """Feed each agent its one-hot id (the agent network is shared). Default: official."""
+    agent: Literal["rnn", "mlp"] = "rnn"
+    """The agent network (and the central one): rnn, Linear -> ReLU -> GRU -> Linear (official
+    `rnn_agent`); mlp, the seed's feed-forward `MLP(obs, hidden, actions)`, Linear -> ReLU ->
+    Linear with no memory. Default: official."""
+    shared_agent: bool = True
+    """One agent network for all agents (official parameter sharing) or one of its own per
+    agent (the seed's code, a list of `agent_networks`). Default: official."""
 
 
 @dataclass(frozen=True)
