@@ -195,8 +195,8 @@ def make_loss(algo: AlgoConfig, networks: Networks):
             value = next_v = None
             if projector.omega == "advantage":  # V(s) of online Q_mono and V(s') of the target's
                 v_key, v_next_key = (None, None) if key is None else tuple(jax.random.split(key))
-                value = mixer_value(mix_online, jax.lax.stop_gradient(q[:-1]), avail[:-1], alive[:-1], state[:-1],
-                                    projector.value_samples, v_key)
+                value = jax.lax.stop_gradient(mixer_value(mix_online, q[:-1], avail[:-1], alive[:-1], state[:-1],
+                                                          projector.value_samples, v_key))
                 next_v = mixer_value(target_mixer, target_q[1:], avail[1:], alive[1:], state[1:],
                                      projector.value_samples, v_next_key)
                 batch_abs_advantage = losses.masked_mean(jnp.abs(jax.lax.stop_gradient(q_mono) - value), mask)

@@ -19,6 +19,7 @@ compiled call.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,7 +31,7 @@ import numpy as np
 from wqmix import config as cfg
 from wqmix.envs.matrix_game import PAPER_PAYOFF, MatrixGame
 from wqmix.experiments.results import stratified_bootstrap_ci
-from wqmix.run_files import write_json_atomic, write_text_atomic
+from wqmix.run_files import write_text_atomic
 
 HAND_CRAFTED: dict[str, tuple[tuple[float, ...], ...]] = {
     "paper": PAPER_PAYOFF,
@@ -166,11 +167,19 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
             "wall_s": round(time.perf_counter() - t0, 1),
         }
         log(f"{algo:<22} optimal {hits.mean():6.1%}  [{lo:.1%}, {hi:.1%}]  ({time.perf_counter() - t0:.0f} s)")
-        write_json_atomic(out / "results.json", results)  # after every algorithm: nothing lost
+        write_results_json(out / "results.json", results)  # after every algorithm: nothing lost
     results["wall_s"] = round(time.perf_counter() - start, 1)
-    write_json_atomic(out / "results.json", results)
+    write_results_json(out / "results.json", results)
     write_text_atomic(out / "results.md", format_suite_markdown(results))
     return results
+
+
+def write_results_json(path: Path, results: dict[str, Any]) -> None:
+    """One line per algorithm (compact: the per-run tables are most of the file)."""
+    head = {k: v for k, v in results.items() if k != "algorithms"}
+    text = json.dumps(head, indent=1)[:-2] + ',\n "algorithms": {\n' + ",\n".join(
+        f"  {json.dumps(name)}: {json.dumps(r)}" for name, r in results["algorithms"].items()) + "\n }\n}\n"
+    write_text_atomic(path, text)
 
 
 def format_suite_markdown(results: dict[str, Any]) -> str:
@@ -187,12 +196,17 @@ def format_suite_markdown(results: dict[str, Any]) -> str:
         f"95% CIs: stratified bootstrap over seeds within games. The seed document claims QMIX "
         f"{SEED_CLAIM['qmix']:.0%} and WQMIX {SEED_CLAIM['wqmix']:.0%} optimal (its games and protocol are not given).",
         "",
-        "| algorithm | % optimal | 95% CI | " + " | ".join(HAND_CRAFTED) + " |",
-        "|---|---|---|" + "---|" * len(HAND_CRAFTED),
+        "| algorithm | % optimal | 95% CI | hand-crafted | random | " + " | ".join(HAND_CRAFTED) + " |",
+        "|---|---|---|---|---|" + "---|" * len(HAND_CRAFTED),
     ]
     for algo, r in algos.items():
-        per_game = " | ".join(f"{r['optimal_by_game'][g]}/{num_seeds}" for g in HAND_CRAFTED)
-        lines.append(f"| {algo} | {r['optimal_fraction']:.1%} | [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}] | {per_game} |")
+        by_game = r["optimal_by_game"]
+        hand = sum(by_game[g] for g in HAND_CRAFTED) / (num_seeds * len(HAND_CRAFTED))
+        randoms = [g for g in games if g not in HAND_CRAFTED]
+        rand = f"{sum(by_game[g] for g in randoms) / (num_seeds * len(randoms)):.1%}" if randoms else "-"
+        per_game = " | ".join(f"{by_game[g]}/{num_seeds}" for g in HAND_CRAFTED)
+        lines.append(f"| {algo} | {r['optimal_fraction']:.1%} | [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}] | "
+                     f"{hand:.1%} | {rand} | {per_game} |")
     if "wall_s" in results:
         lines += ["", f"Wall time: {results['wall_s']:.0f} s for the whole suite."]
     for gi, game in enumerate(HAND_CRAFTED):
