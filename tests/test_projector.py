@@ -364,3 +364,14 @@ def test_algo_presets_set_the_seeds_optimiser_and_names_round_trip():
     tricked = cfg.validate(cfg.apply_override(config, "algo.projector.clip", "10"))
     assert tricked.algo.name == "projector-qmix-text"  # a trick is a setting, not another algorithm
     assert cfg.validate(cfg.with_algo(config, "qmix")).optim == cfg.OptimConfig()
+
+
+def test_greedy_only_weighting_works_with_independent_heads_and_double_q_false_needs_no_central():
+    algo = dataclasses.replace(ALGORITHMS["iql"], weighting="greedy-only", gamma=GAMMA)
+    networks = make_networks(algo, NET, SPEC)
+    params = init_params(networks, SPEC, jax.random.key(0))
+    params["agent"] = constant_agent(params["agent"], ONLINE_UTILITIES)
+    _, metrics = make_loss(algo, networks)(params, init_params(networks, SPEC, jax.random.key(1)), tiny_batch())
+    assert float(metrics.mean_weight) == pytest.approx(1 / 3)  # only (0, 0) took (1, 1)
+    with pytest.raises(ConfigError, match="^algo.double_q"):
+        cfg.validate(cfg.apply_override(cfg.Config(), "algo.double_q", "false"))

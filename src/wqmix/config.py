@@ -481,6 +481,7 @@ def validate(config: Config) -> Config:
     _require(algo.qmix_loss_coef >= 0, "algo.qmix_loss_coef", algo.qmix_loss_coef, "must be >= 0")
     _require(algo.central_loss_coef >= 0, "algo.central_loss_coef", algo.central_loss_coef, "must be >= 0")
     _positive(algo, "algo", "target_update_interval")
+    _validate_projector(algo)
     if algo.weighting == "cw":
         _require(algo.central, "algo.weighting", algo.weighting,
                  "CW weighting needs the central estimator (set algo.central true, or use weighting 'ow' or 'none')")
@@ -489,9 +490,10 @@ def validate(config: Config) -> Config:
                  "the central estimator needs a mixer: set algo.mixer to 'qmix' or 'vdn', or algo.central false")
         _require(algo.central_loss_coef > 0, "algo.central_loss_coef", algo.central_loss_coef,
                  "must be > 0 when algo.central is true (Q-hat* would never learn)")
+        _require(algo.double_q, "algo.double_q", algo.double_q,
+                 "must be true when algo.central is true (the paper values online QMIX's greedy action with Q-hat*)")
 
     _require(0.0 < algo.tau <= 1.0, "algo.tau", algo.tau, "must be in (0, 1]")
-    _validate_projector(algo)
 
     _positive(config.network, "network", "agent_hidden", "mixer_embed", "hypernet_embed",
               "central_agent_hidden", "central_mixer_hidden")

@@ -235,7 +235,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         elif algo.weighting == "cw":
             w = losses.cw_weights(actions, greedy[:-1], y[..., 0], current_greedy_value[..., 0], algo.alpha)[..., None]
         elif algo.weighting == "greedy-only":
-            w = losses.greedy_only_weights(actions, greedy[:-1])[..., None]
+            w = jnp.broadcast_to(losses.greedy_only_weights(actions, greedy[:-1])[..., None], y.shape)
         else:
             w = jnp.ones_like(y)
         w = jax.lax.stop_gradient(w)
