@@ -49,6 +49,7 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         mixer = VDNMixer()
     else:
         mixer = IndependentHeads()
+
     def agent_network(hidden: int) -> nn.Module:
         if network.shared_agent:
             return AGENT_NETWORKS[network.agent](hidden=hidden, num_actions=spec.num_actions)
@@ -95,8 +96,8 @@ def agent_inputs(networks: Networks, obs: jax.Array, prev_actions: jax.Array) ->
     return jnp.concatenate(parts, axis=-1)
 
 
-def unroll_agents(agent: AgentRNN, params: Any, hidden: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Run the shared agent RNN for every agent over time.
+def unroll_agents(agent: nn.Module, params: Any, hidden: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Run the agent network (shared, or one per agent) for every agent over time.
 
     hidden: (B, agents, H); inputs: (T, B, agents, in). Returns (hidden (B, agents, H),
     q (T, B, agents, actions)). A shared network folds the agents into the batch.
@@ -116,6 +117,7 @@ def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
     dummy_qs = jnp.zeros((1, n))
     dummy_state = jnp.zeros((1, spec.state_dim))
     keys = jax.random.split(key, 4)
+
     def init_agent(agent: nn.Module, key: jax.Array) -> Any:
         if isinstance(agent, PerAgent):
             return agent.init(key, jnp.zeros((1, n, agent.hidden)), jnp.zeros((1, 1, n, in_dim)))

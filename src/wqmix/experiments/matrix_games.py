@@ -189,7 +189,7 @@ def format_suite_markdown(results: dict[str, Any]) -> str:
     games = list(results["games"])
     num_seeds = len(results["seeds"])
     lines = [
-        f"# Non-monotonic matrix games: % of runs whose greedy joint action is optimal",
+        "# Non-monotonic matrix games: % of runs whose greedy joint action is optimal",
         "",
         f"{len(games)} games ({len(HAND_CRAFTED)} hand-crafted, {len(games) - len(HAND_CRAFTED)} random) x "
         f"{num_seeds} seeds per algorithm, {results['total_env_steps']:,} episodes each, epsilon = 1. "
