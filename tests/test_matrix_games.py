@@ -12,7 +12,7 @@ import pytest
 from wqmix import config as cfg
 from wqmix.cli import main
 from wqmix.envs.matrix_game import MatrixGameConfig
-from wqmix.evaluate import joint_q_tot
+from wqmix.evaluate import joint_tables
 from wqmix.experiments import matrix_games as mg
 from wqmix.train import Trainer
 
@@ -63,7 +63,7 @@ def test_vmapped_games_and_seeds_equal_their_single_runs():
     run_chunk = jax.jit(trainer.run_chunk)
     for s in range(2):
         state, _ = run_chunk(trainer.init(keys[s]), jnp.int32(40))
-        np.testing.assert_allclose(runs["q_tot"][1, s], joint_q_tot(trainer, state.learner), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(runs["q_tot"][1, s], joint_tables(trainer, state.learner)[1], rtol=1e-4, atol=1e-4)
 
 
 def test_cli_runs_the_suite_and_writes_both_reports(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
@@ -11,7 +10,7 @@ import numpy as np
 
 from wqmix.agents import Params, agent_inputs, unroll_agents
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.learner import LearnerState, mixer_value, projector_term
+from wqmix.learner import LearnerState, projector_term
 from wqmix.train import RolloutStats, Trainer
 
 
@@ -46,30 +45,26 @@ def _projector_table(trainer: Trainer, learner: LearnerState, q_mono: jax.Array)
     """The seed's sum_k omega_k Q_proj,k(s, (a0, a1)) for every joint action, with omega as the
     learner computes it (advantage: V(s) exact over the joint actions, the learner's running
     mean of |A|). q_mono (n, n). Returns (n, n)."""
-    params, projector = learner.params, trainer.config.algo.projector
-    q = first_step_utilities(trainer, params, "agent")  # (agents, actions)
+    params, projector, n = learner.params, trainer.config.algo.projector, trainer.spec.num_actions
     _, timestep = trainer.env.reset(jax.random.key(0))
-    n = q.shape[-1]
     actions = jnp.stack(jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij"), axis=-1)  # (n, n, 2)
     state = jnp.broadcast_to(timestep.state, (n, n, timestep.state.shape[-1]))
     value = None
-    if projector.omega == "advantage":
-        mix = functools.partial(trainer.networks.mixer.apply, params["mixer"])
-        value = mixer_value(mix, q[None, None], timestep.avail[None, None], jnp.ones((1, 1, 2), bool),
-                            timestep.state[None, None], n * n, None)[0, 0]  # (1,)
-        value = jnp.broadcast_to(value, (n, n, 1))
+    if projector.omega == "advantage":  # V(s) is the mean of Q_mono over the (all available) joint actions
+        value = jnp.broadcast_to(jnp.mean(q_mono), (n, n, 1))
     term, _, _ = projector_term(trainer.networks, projector, params, state, actions, q_mono[..., None], value,
                                 learner.abs_advantage, learner.steps)
     return term[..., 0]
 
 
-def joint_q_tot(trainer: Trainer, learner: LearnerState) -> jax.Array:
-    """Q_tot of every joint action (a0, a1) of a two-agent one-step game, (n, n); with the seed's
-    projector Q_mono + sum_k omega_k Q_proj,k. Traceable (the matrix-games suite vmaps it)."""
-    q_tot = _joint_table(trainer, learner.params, "agent", "mixer")
-    if trainer.networks.projector is not None:
-        q_tot = q_tot + _projector_table(trainer, learner, q_tot)
-    return q_tot
+def joint_tables(trainer: Trainer, learner: LearnerState) -> tuple[jax.Array, jax.Array]:
+    """(Q_mono, Q_tot) of every joint action (a0, a1) of a two-agent one-step game, each (n, n):
+    the mixer's value, and with the seed's projector Q_mono + sum_k omega_k Q_proj,k (else the
+    same). Traceable (the matrix-games suite vmaps it)."""
+    q_mono = _joint_table(trainer, learner.params, "agent", "mixer")
+    if trainer.networks.projector is None:
+        return q_mono, q_mono
+    return q_mono, q_mono + _projector_table(trainer, learner, q_mono)
 
 
 def matrix_game_tables(trainer: Trainer, learner: LearnerState) -> dict[str, Any]:
@@ -90,9 +85,9 @@ def matrix_game_tables(trainer: Trainer, learner: LearnerState) -> dict[str, Any
         "q_central": None,
     }
     if trainer.config.algo.mixer != "none":
-        q_tot = np.asarray(joint_q_tot(trainer, learner))
+        q_mono, q_tot = (np.asarray(x) for x in joint_tables(trainer, learner))
         if trainer.networks.projector is not None:
-            tables["q_mono"] = np.asarray(_joint_table(trainer, params, "agent", "mixer")).round(4).tolist()
+            tables["q_mono"] = q_mono.round(4).tolist()
             tables["q_tot_argmax"] = [int(i) for i in np.unravel_index(np.argmax(q_tot), q_tot.shape)]
         tables["q_tot"] = q_tot.round(4).tolist()
     if trainer.config.algo.central:

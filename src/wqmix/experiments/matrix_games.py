@@ -106,7 +106,7 @@ def make_suite_train(config: cfg.Config) -> Callable[[jax.Array, jax.Array], dic
 
     Episodes last one step, so every run takes exactly `total_env_steps / num_envs`
     iterations: a fixed-length loop, which vmaps without selecting between old and new states."""
-    from wqmix.evaluate import first_step_utilities, joint_q_tot
+    from wqmix.evaluate import first_step_utilities, joint_tables
     from wqmix.train import Trainer
 
     iterations = -(-config.train.total_env_steps // config.train.num_envs)
@@ -118,7 +118,7 @@ def make_suite_train(config: cfg.Config) -> Callable[[jax.Array, jax.Array], dic
         if config.algo.mixer == "none":  # IQL has no Q_tot: its table is Q_0(a0) + Q_1(a1)
             q_tot = utilities[0][:, None] + utilities[1][None, :]
         else:
-            q_tot = joint_q_tot(trainer, state.learner)
+            q_tot = joint_tables(trainer, state.learner)[1]
         return {"greedy": jnp.argmax(utilities, axis=-1), "q_tot": q_tot}
 
     return jax.jit(jax.vmap(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None)))
