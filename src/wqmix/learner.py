@@ -220,7 +220,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
                 abs_advantage=new_abs_advantage)
 
         # Targets y; a time-limit cut (last filled step, not terminated) bootstraps.
-        truncated = losses.time_limit_cuts(filled, terminated[..., 0])[..., None]
+        truncated = losses.time_limit_cuts(filled, tm.terminated)[..., None]
         reward, terminated, truncated = (jnp.broadcast_to(x, (*x.shape[:-1], heads))
                                          for x in (reward, terminated, truncated))
         if algo.td_lambda > 0:

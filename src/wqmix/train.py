@@ -38,8 +38,12 @@ class TrainState:
     key: jax.Array
     env_steps: jax.Array  # () int32
     episodes: jax.Array  # () int32
-    updates: jax.Array  # () int32
     last_target_update_episode: jax.Array  # () int32
+
+    @property
+    def updates(self) -> jax.Array:
+        """() int32: gradient updates so far (the learner counts them)."""
+        return self.learner.steps
 
 
 @struct.dataclass
@@ -190,7 +194,7 @@ class Trainer:
         return TrainState(
             learner=init_learner(params, self.optimizer),
             buffer=replay.init_buffer(self.spec, self.config.train.buffer_size),
-            key=key, env_steps=zero(), episodes=zero(), updates=zero(), last_target_update_episode=zero(),
+            key=key, env_steps=zero(), episodes=zero(), last_target_update_episode=zero(),
         )
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
@@ -251,7 +255,6 @@ class Trainer:
 
         new_state = TrainState(
             learner=learner, buffer=buffer, key=key, env_steps=env_steps, episodes=num_episodes,
-            updates=state.updates + jnp.where(can_learn, cfg.updates_per_iteration, 0),
             last_target_update_episode=jnp.where(copy_now, num_episodes, state.last_target_update_episode),
         )
         metrics = ChunkMetrics(
