@@ -20,8 +20,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from wqmix import config as cfg
+from wqmix.driver import train_run
 from wqmix.envs.pettingzoo_env import PettingZooEnv
-from wqmix.run import train_run
 
 
 class MeetingEnv(ParallelEnv):

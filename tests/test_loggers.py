@@ -17,7 +17,7 @@ from wqmix.loggers import CSV_COLUMNS, TENSORBOARD_TAGS, RunLogger, check_logger
 
 
 def make_row(seed: int, env_steps: int, **extra) -> dict:
-    """A row shaped like wqmix.run.chunk_rows makes, with a few None values (no update yet)."""
+    """A row shaped like wqmix.driver.chunk_rows makes, with a few None values (no update yet)."""
     row = {
         "seed": seed, "env_steps": env_steps, "episodes": env_steps // 3, "updates": env_steps // 8,
         "wall_time": 1.25 + env_steps, "steps_per_s": 480.5, "epsilon": 0.75, "train_return": 2.5 + seed,

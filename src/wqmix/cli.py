@@ -168,7 +168,7 @@ def train_main(argv: list[str]) -> int:
         return 0
     if out is None:
         out = Path("runs") / f"{config.env.name}-{config.algo.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from wqmix.run import TrainingDiverged, train_run  # imports JAX: only once the arguments are good
+    from wqmix.driver import TrainingDiverged, train_run  # imports JAX: only once the arguments are good
 
     try:
         train_run(config, out, command=["wqmix", "train", *argv], resume=action == "resume")
@@ -426,7 +426,7 @@ def eval_main(argv: list[str]) -> int:
             print(f"wqmix eval: error: {name} = {rest[1]!r} is invalid: must be an integer", file=sys.stderr)
             return 2
         rest = rest[2:]
-    from wqmix.run import eval_run
+    from wqmix.driver import eval_run
 
     try:
         eval_run(Path(run_dir), episodes=options.get("episodes"), checkpoint=options.get("checkpoint"),

@@ -1,6 +1,6 @@
 """Where the per-chunk metric rows of a run go: JSONL and CSV always, TensorBoard and W&B on request.
 
-`RunLogger.log(rows)` takes the rows of one chunk, one dict per seed (see `wqmix.run.chunk_rows`),
+`RunLogger.log(rows)` takes the rows of one chunk, one dict per seed (see `wqmix.driver.chunk_rows`),
 and writes them to every enabled sink before it returns:
 
 * `metrics.jsonl` - one JSON object per row, whole lines, flushed and fsynced

@@ -4,7 +4,7 @@ and learning stay compiled (see `wqmix.host`).
 Wrapping your own environment: give `--env pettingzoo --env.factory my_package.my_module:make_env`
 (any importable callable returning a `ParallelEnv` with discrete action spaces) and its keyword
 arguments as JSON in `--env.kwargs`, plus the longest episode in `--env.time-limit`; or build
-`PettingZooEnv(my_parallel_env, time_limit=...)` yourself and pass it to `wqmix.run.train_run`.
+`PettingZooEnv(my_parallel_env, time_limit=...)` yourself and pass it to `wqmix.driver.train_run`.
 See `examples/pettingzoo_custom_env.py`.
 """
 

@@ -1,4 +1,4 @@
-"""The host side of a training run: run directory, compiled chunks, progress bar, logs, summary."""
+"""The experiment driver: `train_run` and `eval_run` (compiled chunks, progress, checks, logs, checkpoints, summary)."""
 
 from __future__ import annotations
 
