@@ -22,7 +22,7 @@ from wqmix.config import Config, from_dict, to_dict, validate
 from wqmix.envs.base import Environment, HostEnvironment
 from wqmix.envs.check import check_env
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.host import HostRunner
+from wqmix.host_rollout import HostRunner
 from wqmix.learner import PROJECTOR_METRICS
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies

@@ -1,5 +1,5 @@
 """PettingZoo `ParallelEnv`s in the wqmix protocol. The env steps in Python on the host; acting
-and learning stay compiled (see `wqmix.host`).
+and learning stay compiled (see `wqmix.host_rollout`).
 
 Wrapping your own environment: give `--env pettingzoo --env.factory my_package.my_module:make_env`
 (any importable callable returning a `ParallelEnv` with discrete action spaces) and its keyword

@@ -1,6 +1,8 @@
-"""Training on host-stepped environments (PettingZoo): the env steps in Python, acting and the
-whole update (`Trainer.absorb`) stay compiled. Seeds run side by side: each seed has its own
-`num_envs` environments, and acting and learning are vmapped over seeds as in compiled runs."""
+"""The host-stepped rollout for PettingZoo envs: `HostRunner` (rollouts, training chunks, greedy episodes).
+
+The env steps in Python; acting and the whole update (`Trainer.absorb`) stay compiled. Seeds run
+side by side: each seed has its own `num_envs` environments, and acting and learning are vmapped
+over seeds as in compiled runs."""
 
 from __future__ import annotations
 
