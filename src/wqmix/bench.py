@@ -251,7 +251,7 @@ def main(argv: list[str]) -> int:
                       f"{r['update_gflops_per_s']:.1f}", f"{r['peak_rss_gb']:.2f}", f"{r['buffer_gb']:.3f}")
     Console().print(table)
     if json_path:
-        from wqmix.run_files import write_json_atomic
+        from wqmix.run_dir import write_json_atomic
 
         write_json_atomic(json_path, {"matmul_gflops": round(limit, 1), "results": results})
     return 0

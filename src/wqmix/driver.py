@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import time
@@ -26,7 +25,7 @@ from wqmix.host_rollout import HostRunner
 from wqmix.learner import PROJECTOR_METRICS
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
-from wqmix.run_files import prepare_run_dir, run_metadata, write_json_atomic
+from wqmix.run_dir import prepare_run_dir, run_metadata, truncate_lines, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, min_env_steps, seed_keys
 
 _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
@@ -262,14 +261,6 @@ def check_disk_space(out_dir: Path, states: TrainState, keep: int) -> None:
         raise OSError(f"not enough free disk space in {out_dir}: {keep} checkpoints + 1 being written need about "
                       f"{needed / 1e9:.2f} GB ({state_bytes / 1e9:.2f} GB each), {free / 1e9:.2f} GB are free; "
                       "free some space or lower log.keep_checkpoints")
-
-
-def truncate_lines(path: Path, keep: int) -> None:
-    """Keep the first `keep` lines of a text file (atomically)."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines[:keep]))
-    os.replace(tmp, path)
 
 
 def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None = None,

@@ -4,7 +4,7 @@
 and writes them to every enabled sink before it returns:
 
 * `metrics.jsonl` - one JSON object per row, whole lines, flushed and fsynced
-  (`wqmix.run_files.append_jsonl`).
+  (`wqmix.run_dir.append_jsonl`).
 * `metrics.csv` - one line per row. The header is `CSV_COLUMNS` in that order, then any other
   keys of the first rows logged, sorted by name. `None` is an empty cell; lists and dicts are
   JSON. A key first seen after the header was written is left out of the CSV (with one warning
@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from wqmix.errors import ConfigError
-from wqmix.run_files import append_jsonl
+from wqmix.run_dir import append_jsonl
 
 CSV_COLUMNS: tuple[str, ...] = (
     "seed", "env_steps", "episodes", "updates", "wall_time", "steps_per_s", "epsilon", "train_return",

@@ -31,7 +31,7 @@ import numpy as np
 from wqmix import config as cfg
 from wqmix.envs.matrix_game import PAPER_PAYOFF, MatrixGame
 from wqmix.experiments.results import stratified_bootstrap_ci
-from wqmix.run_files import write_text_atomic
+from wqmix.run_dir import write_text_atomic
 
 HAND_CRAFTED: dict[str, tuple[tuple[float, ...], ...]] = {
     "paper": PAPER_PAYOFF,

@@ -1,4 +1,6 @@
-"""Run-directory files, written so that a kill never leaves a half-written file behind."""
+"""Run-directory files: atomic writes, JSONL appends, line truncation, the directory itself, run metadata.
+
+Every write is such that a kill never leaves a half-written file behind."""
 
 from __future__ import annotations
 
@@ -35,6 +37,14 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
         f.write("".join(json.dumps(row) + "\n" for row in rows))
         f.flush()
         os.fsync(f.fileno())
+
+
+def truncate_lines(path: Path, keep: int) -> None:
+    """Keep the first `keep` lines of a text file (atomically)."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines[:keep]))
+    os.replace(tmp, path)
 
 
 def prepare_run_dir(path: Path) -> Path:
