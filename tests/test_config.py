@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -116,3 +118,10 @@ def test_python_api_configs_are_validated_too():
         cfg.validate(bad)
     normalised = cfg.validate(dataclasses.replace(cfg.Config(), algo=dataclasses.replace(cfg.Config().algo, gamma=1)))
     assert isinstance(normalised.algo.gamma, float)
+
+
+def test_importing_the_config_layer_imports_no_jax():
+    code = ("import wqmix.config, sys; "
+            "print(sorted(m for m in ('jax', 'flax', 'jaxmarl', 'pettingzoo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

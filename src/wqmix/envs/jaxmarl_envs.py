@@ -4,109 +4,14 @@ so the rest of wqmix starts fast."""
 
 from __future__ import annotations
 
-import os
-import sys
-
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
-from wqmix.errors import ConfigError
-
-def _jaxmarl():
-    """Import jaxmarl (about 4 s, so only when a jaxmarl env is asked for), without the banner
-    about submoduled environments that its import prints (silenced at the file-descriptor level:
-    it bypasses `contextlib.redirect_stdout`)."""
-    if "jaxmarl" in sys.modules:
-        return sys.modules["jaxmarl"]
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        import jaxmarl  # noqa: PLC0415
-
-        sys.stdout.flush()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-    return jaxmarl
-
-
-def _smax_map_names() -> tuple[str, ...]:
-    _jaxmarl()
-    from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # noqa: PLC0415
-
-    return tuple(MAP_NAME_TO_SCENARIO)
-
-
-@dataclass(frozen=True)
-class SmaxConfig:
-    """SMAX battles (`--env smax --env.map 3m`): JaxMARL's SMAC re-implementation against its
-    heuristic enemy. Numbers are not comparable with SMAC's."""
-
-    name: ClassVar[str] = "smax"
-    map: str = "3m"
-    """Scenario name (jaxmarl's SMAX maps: 3m, 2s3z, 3s5z, 5m_vs_6m, MMM, 3s_vs_5z, ...).
-    Default: ours (the smallest SMAC-style battle)."""
-    reward_scale: float = 10.0
-    """SMAX rewards are scaled by this to SMAC's range. Default: JaxMARL's `ql_rnn_smax`
-    (`REW_SCALE: 10`)."""
-    see_enemy_actions: bool = True
-    """Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
-    walls_cause_death: bool = True
-    """Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
-    attack_mode: Literal["closest", "random"] = "closest"
-    """How the heuristic enemy picks targets. Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
-
-    def validate(self, path: str) -> None:
-        names = _smax_map_names()
-        if self.map not in names:
-            raise ConfigError(f"{path}.map", self.map, "must be one of " + ", ".join(names))
-        if self.reward_scale <= 0:
-            raise ConfigError(f"{path}.reward_scale", self.reward_scale, "must be > 0")
-
-    def make(self) -> "JaxMarlEnv":
-        jaxmarl = _jaxmarl()
-        from jaxmarl.environments.smax import map_name_to_scenario  # noqa: PLC0415
-
-        env = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(self.map),
-                           see_enemy_actions=self.see_enemy_actions, walls_cause_death=self.walls_cause_death,
-                           attack_mode=self.attack_mode)
-        return JaxMarlEnv(env, kind="smax", reward_scale=self.reward_scale)
-
-
-@dataclass(frozen=True)
-class MpeSpreadConfig:
-    """MPE simple_spread (`--env mpe-spread`): agents cover landmarks; discrete actions, all
-    always available; the mixer's state is the concatenation of the observations."""
-
-    name: ClassVar[str] = "mpe-spread"
-    num_agents: int = 3
-    """Default: jaxmarl `MPE_simple_spread_v3`."""
-    num_landmarks: int = 3
-    """Default: jaxmarl `MPE_simple_spread_v3`."""
-    local_ratio: float = 0.5
-    """Share of each agent's reward that is its own collision penalty. Default: jaxmarl."""
-    max_steps: int = 25
-    """Episode length (time limit). Default: jaxmarl / PettingZoo MPE (25)."""
-
-    def validate(self, path: str) -> None:
-        for field in ("num_agents", "num_landmarks", "max_steps"):
-            if getattr(self, field) <= 0:
-                raise ConfigError(f"{path}.{field}", getattr(self, field), "must be > 0")
-        if not 0.0 <= self.local_ratio <= 1.0:
-            raise ConfigError(f"{path}.local_ratio", self.local_ratio, "must be in [0, 1]")
-
-    def make(self) -> "JaxMarlEnv":
-        env = _jaxmarl().make("MPE_simple_spread_v3", num_agents=self.num_agents,
-                              num_landmarks=self.num_landmarks, local_ratio=self.local_ratio,
-                              max_steps=self.max_steps)
-        return JaxMarlEnv(env, kind="mpe", reward_scale=1.0)
+from wqmix.envs.configs import MpeSpreadConfig, SmaxConfig, _jaxmarl, _smax_map_names  # noqa: F401 - re-exported
 
 
 class JaxMarlEnv(Environment):

@@ -2,51 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import ClassVar
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
-from wqmix.errors import ConfigError
-
-PAPER_PAYOFF: tuple[tuple[float, ...], ...] = (
-    (8.0, -12.0, -12.0),
-    (-12.0, 0.0, 0.0),
-    (-12.0, 0.0, 0.0),
-)
-"""Paper, Table 1a: the optimal joint action (0, 0) pays 8; a monotonic Q_tot cannot represent it."""
-
-
-@dataclass(frozen=True)
-class MatrixGameConfig:
-    """Settings of the matrix game (`--env matrix-game`)."""
-
-    name: ClassVar[str] = "matrix-game"
-    payoff: tuple[tuple[float, ...], ...] = PAPER_PAYOFF
-    """Square payoff matrix: agent 0 picks the row, agent 1 the column. Default: paper Table 1a."""
-    state_dim: int = 5
-    """Length of the constant all-ones state, which is also each agent's observation.
-    Default: official (`matrix_game_simple.py`: `np.ones(5)`)."""
-
-    def validate(self, path: str) -> None:
-        n = len(self.payoff)
-        for i, row in enumerate(self.payoff):
-            if len(row) != n:
-                raise ConfigError(f"{path}.payoff", self.payoff,
-                                  f"must be square: row {i} has {len(row)} entries, there are {n} rows")
-            if not all(math.isfinite(v) for v in row):
-                raise ConfigError(f"{path}.payoff", self.payoff, "entries must be finite numbers")
-        if n < 2:
-            raise ConfigError(f"{path}.payoff", self.payoff, "must be a square matrix of at least 2x2")
-        if self.state_dim <= 0:
-            raise ConfigError(f"{path}.state_dim", self.state_dim, "must be > 0")
-
-    def make(self) -> "MatrixGame":
-        return MatrixGame(self.payoff, self.state_dim)
+from wqmix.envs.configs import PAPER_PAYOFF, MatrixGameConfig  # noqa: F401 - re-exported
 
 
 class MatrixGame(Environment):

@@ -10,74 +10,12 @@ See `examples/pettingzoo_custom_env.py`.
 
 from __future__ import annotations
 
-import importlib
-import json
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from wqmix.envs.base import EnvSpec, HostEnvironment, TimeStep
-from wqmix.errors import ConfigError
-
-
-def load_factory(spec: str) -> Callable[..., Any]:
-    """The callable named by "package.module:attribute"."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ValueError("must look like package.module:function")
-    module = importlib.import_module(module_name)
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise ValueError(f"{module_name} has no callable {attribute!r}")
-    return factory
-
-
-@dataclass(frozen=True)
-class PettingZooConfig:
-    """A PettingZoo parallel environment (`--env pettingzoo`)."""
-
-    name: ClassVar[str] = "pettingzoo"
-    factory: str = "mpe2.simple_spread_v3:parallel_env"
-    """"package.module:callable" returning a `ParallelEnv` with discrete actions. Default: ours
-    (MPE simple_spread from the `mpe2` package, a cooperative PettingZoo env)."""
-    kwargs: str = '{"max_cycles": 25, "continuous_actions": false}'
-    """Keyword arguments of the factory, as a JSON object. Default: ours (simple_spread's 25 steps)."""
-    time_limit: int = 25
-    """Longest episode in steps (episodes are padded to it); an episode that runs longer is cut
-    there and counted as truncated. Default: simple_spread's `max_cycles`."""
-    state: Literal["auto", "env", "observations"] = "auto"
-    """The mixer's state: `env.state()` ("env"), the concatenated observations
-    ("observations"), or `env.state()` when the env implements it, else the observations ("auto").
-    Default: ours."""
-    noop_action: int = 0
-    """The one action left available to an agent that has left the episode. Default: ours."""
-    reward: Literal["sum", "mean"] = "sum"
-    """Team reward from the agents' rewards. Default: sum, as JaxMARL's `CTRolloutManager`."""
-
-    def validate(self, path: str) -> None:
-        try:
-            kwargs = json.loads(self.kwargs)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}.kwargs", self.kwargs, f"must be a JSON object ({e.msg})") from None
-        if not isinstance(kwargs, dict):
-            raise ConfigError(f"{path}.kwargs", self.kwargs, "must be a JSON object")
-        try:
-            load_factory(self.factory)
-        except ModuleNotFoundError as e:
-            raise ConfigError(f"{path}.factory", self.factory,
-                              f"cannot import {e.name!r} (is its package installed?)") from None
-        except (ValueError, ImportError) as e:
-            raise ConfigError(f"{path}.factory", self.factory, str(e)) from None
-        if self.time_limit <= 0:
-            raise ConfigError(f"{path}.time_limit", self.time_limit, "must be > 0")
-        if self.noop_action < 0:
-            raise ConfigError(f"{path}.noop_action", self.noop_action, "must be >= 0")
-
-    def make(self) -> "PettingZooEnv":
-        env = load_factory(self.factory)(**json.loads(self.kwargs))
-        return PettingZooEnv(env, time_limit=self.time_limit, state=self.state, noop_action=self.noop_action,
-                             reward=self.reward)
+from wqmix.envs.configs import PettingZooConfig, load_factory  # noqa: F401 - re-exported
 
 
 def _observation_part(space_or_obs: Any) -> Any:

@@ -58,17 +58,13 @@ false, and a step that both ends the game and reaches the limit is terminated, n
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import ClassVar
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
-from wqmix.errors import ConfigError
+from wqmix.envs.configs import PredatorPreyConfig
 
 RIGHT, DOWN, LEFT, UP, STAY, CATCH = range(6)
 """Action indices, in the official code's order."""
@@ -78,63 +74,6 @@ MOVES = np.array([[0, 1], [1, 0], [0, -1], [-1, 0], [0, 0], [0, 0]], dtype=np.in
 """(row, column) change of each action; stay and catch do not move."""
 NUM_CHANNELS = 3
 """Cell channels: 0 agent in play, 1 prey, 2 second prey type (hares: always 0 here)."""
-
-
-@dataclass(frozen=True)
-class PredatorPreyConfig:
-    """Settings of predator-prey with miscapture punishment (`--env predator-prey`)."""
-
-    name: ClassVar[str] = "predator-prey"
-    grid_size: int = 10
-    """Side of the bounded square grid. Default: paper and official (`world_shape: [10, 10]`,
-    `toroidal: False`)."""
-    num_agents: int = 8
-    """Number of predators (the learning agents). Default: paper and official (`n_agents: 8`)."""
-    num_prey: int = 8
-    """Number of prey. Default: paper and official (`n_stags: 8`, `n_hare: 0`)."""
-    punishment: float = -2.0
-    """Team reward for each prey that fewer than `agents_to_capture` (but at least one) agents
-    try to catch in a step; must be <= 0. Default: paper's hardest setting and official
-    (`miscapture_punishment: -2`); the paper also runs 0, -0.5, -1 and -1.5."""
-    capture_reward: float = 10.0
-    """Team reward for each captured prey. Default: paper and official (`reward_stag: 10`)."""
-    time_limit: int = 200
-    """Episode length limit in steps. Default: paper and official (`episode_limit: 200`)."""
-    obs_radius: int = 2
-    """Each agent sees the (2r+1) x (2r+1) cells around it. Default: paper (5 x 5 window) and
-    official (`agent_obs: [2, 2]`)."""
-    agents_to_capture: int = 2
-    """How many adjacent agents must choose "catch" in the same step to capture a prey, in
-    1..4. Default: paper and official (`capture_action_conditions: [2, 1]`, stags need 2)."""
-
-    def validate(self, path: str) -> None:
-        for field in ("grid_size", "num_agents", "num_prey", "time_limit"):
-            value = getattr(self, field)
-            if value < 1:
-                raise ConfigError(f"{path}.{field}", value, "must be >= 1")
-        if self.grid_size < 2:
-            raise ConfigError(f"{path}.grid_size", self.grid_size, "must be >= 2")
-        if self.obs_radius < 0:
-            raise ConfigError(f"{path}.obs_radius", self.obs_radius, "must be >= 0")
-        if not 1 <= self.agents_to_capture <= 4:
-            raise ConfigError(f"{path}.agents_to_capture", self.agents_to_capture,
-                              "must be in 1..4 (a prey has four neighbour cells)")
-        if self.num_agents < self.agents_to_capture:
-            raise ConfigError(f"{path}.num_agents", self.num_agents,
-                              f"must be >= agents_to_capture ({self.agents_to_capture}), "
-                              "or no prey can ever be captured")
-        cells = self.grid_size * self.grid_size
-        if self.num_agents + self.num_prey > cells:
-            raise ConfigError(f"{path}.num_prey", self.num_prey,
-                              f"num_agents + num_prey ({self.num_agents} + {self.num_prey}) must fit "
-                              f"on the {self.grid_size}x{self.grid_size} grid ({cells} cells)")
-        if not (math.isfinite(self.punishment) and self.punishment <= 0):
-            raise ConfigError(f"{path}.punishment", self.punishment, "must be a finite number <= 0")
-        if not (math.isfinite(self.capture_reward) and self.capture_reward > 0):
-            raise ConfigError(f"{path}.capture_reward", self.capture_reward, "must be a finite number > 0")
-
-    def make(self) -> "PredatorPrey":
-        return PredatorPrey(self)
 
 
 @struct.dataclass

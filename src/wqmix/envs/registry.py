@@ -1,11 +1,10 @@
-"""Environment registry: one table from a name to its typed config class."""
+"""Environment registry: one table from a name to its typed config class. Imports no JAX (the
+configs import their environment only in `make`)."""
 
 from __future__ import annotations
 
-from wqmix.envs.jaxmarl_envs import MpeSpreadConfig, SmaxConfig
-from wqmix.envs.matrix_game import MatrixGameConfig
-from wqmix.envs.pettingzoo_env import PettingZooConfig
-from wqmix.envs.predator_prey import PredatorPreyConfig
+from wqmix.envs.configs import (MatrixGameConfig, MpeSpreadConfig, PettingZooConfig, PredatorPreyConfig,
+                                SmaxConfig)
 from wqmix.errors import ConfigError
 
 EnvConfig = MatrixGameConfig | PredatorPreyConfig | SmaxConfig | MpeSpreadConfig | PettingZooConfig
