@@ -25,9 +25,9 @@ def test_workloads_have_the_named_schedules():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--workload", "nope"], "--workload 'nope' is invalid: must be one of matrix-game"),
-    (["--algo", "wqmix"], "--algo 'wqmix' is invalid: must be one of ow-qmix"),
-    (["--json"], "--json needs a value"),
+    (["--workload", "nope"], "argument --workload: 'nope' is invalid: must be one of matrix-game"),
+    (["--algo", "wqmix"], "argument --algo: 'wqmix' is invalid: must be one of ow-qmix"),
+    (["--json"], "argument --json: expected one argument"),
 ])
 def test_bad_options(argv, message, capsys):
     assert main(argv) == 2

@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -120,3 +121,45 @@ def test_eval_a_saved_run(run_dir, capsys):
         assert entry["mean_return"] == trained["greedy_return"] and entry["std_return"] == 0.0
     assert main(["eval", str(run_dir), "--checkpoint", "3"]) == 2
     assert "has no checkpoint at env step 3; it has 48" in capsys.readouterr().err
+
+
+# Parsing only (no training): each of these takes well under a second.
+
+def test_unknown_option_of_table_is_one_line(capsys):
+    assert main(["table", "some-run", "--colour", "red"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "wqmix table: error: unrecognized arguments: --colour red\n" and captured.out == ""
+
+
+def test_train_help_shows_the_values_after_the_options_before_it(capsys):
+    assert main(["train", "--algo", "qmix", "--algo.alpha", "0.3", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: wqmix train")
+    assert re.search(r'^  --algo +"qmix"$', out, re.M) and re.search(r"^  --algo\.central +false$", out, re.M)
+    assert re.search(r"^  --algo\.alpha +0\.3$", out, re.M) and "--train.total_env_steps" in out
+    assert main(["--algo", "vdn", "-h"]) == 0  # first token an option: `wqmix train`
+    assert re.search(r'^  --algo +"vdn"$', capsys.readouterr().out, re.M)
+
+
+@pytest.mark.parametrize("argv", [["eval", "some-run", "--episodes", "0"],
+                                  ["check-env", "matrix-game", "--episodes", "0"]])
+def test_episodes_must_be_positive(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--episodes" in err and "'0' is invalid: must be a positive integer" in err
+
+
+def test_stray_train_argument_is_one_line(capsys):
+    assert main(["train", "--quiet", "stray"]) == 2
+    assert capsys.readouterr().err == ("wqmix train: error: argument = 'stray' is invalid: options look like "
+                                       "--name value; see wqmix train --help\n")
+
+
+def test_wqmix_help_names_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("train", "eval", "check-env", "table", "plot", "bench", "experiment"):
+        assert re.search(rf"^    {command} ", out, re.M), command
+    assert main(["nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wqmix: error: argument command: invalid choice: 'nonsense'") and err.count("\n") == 1

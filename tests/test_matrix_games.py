@@ -82,11 +82,11 @@ def test_cli_runs_the_suite_and_writes_both_reports(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["nonsense"], "experiment = 'nonsense'"),
-    (["matrix-games", "--seeds", "0"], "seeds = 0"),
-    (["matrix-games", "--algos", "qmix,qmax"], "algos = 'qmax'"),
-    (["matrix-games", "--episodes", "many"], "episodes = 'many'"),
-    (["matrix-games", "--colour", "red"], "colour = 'red'"),
+    (["nonsense"], "argument SUITE: invalid choice: 'nonsense'"),
+    (["matrix-games", "--seeds", "0"], "argument --seeds: '0' is invalid"),
+    (["matrix-games", "--algos", "qmix,qmax"], "argument --algos: 'qmax' is invalid"),
+    (["matrix-games", "--episodes", "many"], "argument --episodes: 'many' is invalid"),
+    (["matrix-games", "--colour", "red"], "unrecognized arguments: --colour red"),
 ])
 def test_cli_bad_options_name_the_option(args, fragment, capsys):
     assert main(["experiment", *args]) == 2

@@ -325,10 +325,10 @@ def test_cli_missing_directory_exits_2_with_one_line(run_dirs, tmp_path, capsys,
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "name at least one run directory"),
-    (["d", "--bogus", "1"], "unknown option --bogus"),
-    (["d", "--reps", "0"], "--reps '0' is invalid"),
-    (["d", "--out"], "--out needs a value"),
+    ([], "the following arguments are required: RUN_DIR"),
+    (["d", "--bogus", "1"], "unrecognized arguments: --bogus"),
+    (["d", "--reps", "0"], "argument --reps: '0' is invalid"),
+    (["d", "--out"], "argument --out: expected one argument"),
 ])
 def test_cli_bad_arguments_exit_2(capsys, args, message):
     assert main(["table", *args]) == 2

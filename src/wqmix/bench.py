@@ -6,6 +6,7 @@ then time `repeats` chunks of `measure_env_steps` each: steady env steps/s (min 
 over the repeats, all seeds together), gradient updates/s, and the update's achieved GFLOP/s
 (XLA's cost analysis of one update times updates/s). Peak RSS and replay-buffer bytes are
 reported too. Compare figures measured one right after the other on the same machine only.
+The options are read by `wqmix.cli` (`wqmix bench --help`); `run_bench` does the work.
 """
 
 from __future__ import annotations
@@ -177,51 +178,25 @@ def matmul_gflops() -> float:
 
 
 def main(argv: list[str]) -> int:
-    """wqmix bench [--workload NAME ...] [--algo NAME ...] [--repeats N] [--json FILE] [--quiet]"""
+    """`wqmix bench ARGV...` (see `wqmix bench --help`); returns the exit status. Internal:
+    `--one NAME ALGO REPEATS` times one workload in this (fresh) process and prints its figures
+    as JSON."""
+    if argv and argv[0] == "--one":
+        print(json.dumps(run_workload(argv[1], argv[2], int(argv[3]))))
+        return 0
+    from wqmix.cli import main as cli_main
+
+    return cli_main(["bench", *argv])
+
+
+def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: str | None = None,
+              quiet: bool = False) -> int:
+    """Time every workload x algorithm, each in a fresh subprocess, and print the table (and
+    write the figures to `json_path`). Returns the exit status."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    if argv and argv[0] == "--one":  # internal: one workload in this (fresh) process
-        print(json.dumps(run_workload(argv[1], argv[2], int(argv[3]))))
-        return 0
-    workloads, algos, repeats, json_path, quiet = [], [], 3, None, False
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help"):
-            print(main.__doc__ + "\n\nworkloads:\n" + "\n".join(f"  {w.name:<20} {w.description}"
-                                                               for w in WORKLOADS.values()))
-            return 0
-        if arg == "--quiet":
-            quiet, i = True, i + 1
-            continue
-        if i + 1 >= len(argv):
-            print(f"wqmix bench: error: {arg} needs a value", file=sys.stderr)
-            return 2
-        value = argv[i + 1]
-        if arg == "--workload":
-            if value not in WORKLOADS:
-                print(f"wqmix bench: error: --workload {value!r} is invalid: must be one of "
-                      + ", ".join(WORKLOADS), file=sys.stderr)
-                return 2
-            workloads.append(value)
-        elif arg == "--algo":
-            if value not in cfg.ALGORITHMS:
-                print(f"wqmix bench: error: --algo {value!r} is invalid: must be one of "
-                      + ", ".join(cfg.ALGORITHMS), file=sys.stderr)
-                return 2
-            algos.append(value)
-        elif arg == "--repeats":
-            repeats = int(value)
-        elif arg == "--json":
-            json_path = value
-        else:
-            print(f"wqmix bench: error: unknown option {arg}", file=sys.stderr)
-            return 2
-        i += 2
-    workloads = workloads or list(WORKLOADS)
-    algos = algos or ["ow-qmix"]
     console = Console(stderr=True, quiet=quiet)
     results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
