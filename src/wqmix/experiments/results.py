@@ -12,6 +12,10 @@ Agarwal et al., "Deep Reinforcement Learning at the Edge of the Statistical Prec
 
 Everything here is NumPy; `plot_curves` imports matplotlib (Agg, no display) on first use.
 
+A sweep directory (written by `wqmix sweep`) holds `sweep.json` and one run directory per trial;
+naming it stands for its finished trials, each labelled with its swept values (`variant`), so
+tables and plots give one row / curve per combination.
+
 A run directory (written by `wqmix train`) holds `summary.json` (`algo`, `env`, `seeds`,
 `per_seed`: one entry per seed with `greedy_return` and, on envs that report wins,
 `test_win_rate`), `metrics.jsonl` (one row per seed per chunk: `seed`, `env_steps`,
@@ -39,6 +43,8 @@ __all__ = [
     "format_markdown",
     "iqm",
     "load_runs",
+    "load_sweep",
+    "params_label",
     "plot_curves",
     "results_table",
     "stratified_bootstrap_ci",
@@ -165,6 +171,8 @@ class Run:
     score_metric: str
     curves: dict[int, tuple[np.ndarray, np.ndarray]]
     curve_metric: str
+    variant: str = ""
+    """The swept values of a sweep trial, e.g. "algo.alpha=0.1" (`params_label`); "" for a run."""
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -213,6 +221,30 @@ def _read_curves(path: Path, seeds: list[int]) -> tuple[dict[int, tuple[np.ndarr
         xs = np.array(sorted(points[seed]), dtype=np.float64)
         curves[seed] = (xs, np.array([points[seed][x] for x in xs], dtype=np.float64))
     return curves, metric
+
+
+def params_label(params: Mapping[str, Any], skip: tuple[str, ...] = ("algo.name", "env.name")) -> str:
+    """"algo.alpha=0.1, optim.lr=0.000316": a sweep trial's swept values, floats to 3 significant
+    digits; `algo.name` and `env.name` are left out by default (tables give them columns)."""
+    def fmt(value: Any) -> str:
+        return value if isinstance(value, str) else f"{value:.3g}" if isinstance(value, float) else json.dumps(value)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items() if k not in skip)
+
+
+def load_sweep(path: str | Path) -> list[Run]:
+    """The finished trials of a sweep directory, each with its swept values as `variant`.
+    Raises RunDirError when the manifest cannot be read or no trial is finished."""
+    path = Path(path)
+    manifest = _read_json(path / "sweep.json", "sweep.json")
+    trials = manifest.get("trials") if isinstance(manifest, dict) else None
+    if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
+        raise RunDirError(f"{path / 'sweep.json'}: not a wqmix sweep manifest (no 'trials' list)")
+    runs = [dataclasses.replace(load_run(path / t["run_dir"]), variant=params_label(t.get("params") or {}))
+            for t in trials if t.get("status") == "done"]
+    if not runs:
+        raise RunDirError(f"{path}: no finished trial yet ({len(trials)} trials; see wqmix sweep status {path})")
+    return runs
 
 
 def load_run(path: str | Path) -> Run:
@@ -268,8 +300,10 @@ def load_run(path: str | Path) -> Run:
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[Run]:
-    """Read run directories, in the given order. Raises RunDirError naming the first bad path."""
-    runs = [load_run(p) for p in paths]
+    """Read run directories (a sweep directory stands for its finished trials), in the given
+    order. Raises RunDirError naming the first bad path."""
+    runs = [run for p in paths
+            for run in (load_sweep(p) if (Path(p) / "sweep.json").is_file() else [load_run(p)])]
     if not runs:
         raise RunDirError("no run directories given")
     return runs
@@ -281,7 +315,7 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
 
 @dataclasses.dataclass
 class ResultRow:
-    """One (algo, env) pair: final test scores of all its seeds, pooled over its runs."""
+    """One (algo, env, variant): final test scores of all its seeds, pooled over its runs."""
 
     algo: str
     env: str
@@ -297,18 +331,22 @@ class ResultRow:
     iqm: float
     iqm_lo: float
     iqm_hi: float
+    variant: str = ""
+    """The swept values of a sweep trial ("" for plain runs)."""
 
 
-def _group(runs: Sequence[Run]) -> dict[tuple[str, str], list[Run]]:
-    groups: dict[tuple[str, str], list[Run]] = {}
+def _group(runs: Sequence[Run]) -> dict[tuple[str, str, str], list[Run]]:
+    """Runs by (algo, env, variant), in first-seen order."""
+    groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.algo, run.env), []).append(run)
+        groups.setdefault((run.algo, run.env, run.variant), []).append(run)
     return groups
 
 
 def results_table(runs: Sequence[Run], reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
                   seed: int = 0) -> list[ResultRow]:
-    """One row per (algo, env), sorted by env then algo, pooling the seeds of all runs of a pair.
+    """One row per (algo, env, variant), sorted by env then algo (variants of a sweep in trial
+    order), pooling the seeds of all runs of a group.
 
     Every (run, seed) is one sample (two runs that both trained seed 0 count twice). Point
     estimates: mean, median, IQM (`iqm`, rliable's definition). Intervals: stratified bootstrap
@@ -317,10 +355,11 @@ def results_table(runs: Sequence[Run], reps: int = DEFAULT_REPS, confidence: flo
     report different score metrics.
     """
     rows = []
-    for (algo, env), group in sorted(_group(runs).items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (algo, env, variant), group in sorted(_group(runs).items(), key=lambda kv: (kv[0][1], kv[0][0])):
         metrics = {r.score_metric for r in group}
         if len(metrics) > 1:
-            raise ValueError(f"runs of {algo} on {env} report different scores ({sorted(metrics)}): "
+            name = f"{algo} ({variant})" if variant else algo
+            raise ValueError(f"runs of {name} on {env} report different scores ({sorted(metrics)}): "
                              + ", ".join(f"{r.path} ({r.score_metric})" for r in group))
         scores = np.array([r.scores[s] for r in group for s in r.seeds], dtype=np.float64)
         point = aggregate(scores)
@@ -331,7 +370,7 @@ def results_table(runs: Sequence[Run], reps: int = DEFAULT_REPS, confidence: flo
             algo=algo, env=env, metric=metrics.pop(), n_runs=len(group), n_seeds=int(scores.size),
             mean=point["mean"], mean_lo=cis["mean"][0], mean_hi=cis["mean"][1],
             median=point["median"], median_lo=cis["median"][0], median_hi=cis["median"][1],
-            iqm=point["iqm"], iqm_lo=cis["iqm"][0], iqm_hi=cis["iqm"][1],
+            iqm=point["iqm"], iqm_lo=cis["iqm"][0], iqm_hi=cis["iqm"][1], variant=variant,
         ))
     return rows
 
@@ -341,11 +380,14 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def format_markdown(rows: Sequence[ResultRow], digits: int = 3) -> str:
-    """A markdown table: one line per row, each statistic as `value [lo, hi]` (95% CI)."""
-    head = ["env", "algo", "score", "seeds", "mean [95% CI]", "median [95% CI]", "IQM [95% CI]"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 4) + "|"]
+    """A markdown table: one line per row, each statistic as `value [lo, hi]` (95% CI); a
+    `swept` column when any row is a sweep trial."""
+    swept = any(r.variant for r in rows)
+    head = ["env", "algo"] + (["swept"] if swept else []) + ["score", "seeds", "mean [95% CI]", "median [95% CI]",
+                                                             "IQM [95% CI]"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * (len(head) - 4) + ["---:"] * 4) + "|"]
     for r in rows:
-        cells = [r.env, r.algo, r.metric, str(r.n_seeds)]
+        cells = [r.env, r.algo] + ([r.variant] if swept else []) + [r.metric, str(r.n_seeds)]
         for k in ("mean", "median", "iqm"):
             v, lo, hi = getattr(r, k), getattr(r, f"{k}_lo"), getattr(r, f"{k}_hi")
             cells.append(f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]")
@@ -384,7 +426,8 @@ def _common_grid(curves: list[tuple[np.ndarray, np.ndarray]], where: str) -> tup
 
 def plot_curves(runs: Sequence[Run], out_prefix: str | Path, reps: int = DEFAULT_REPS,
                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> list[Path]:
-    """Learning curves: one panel per env, one line per algo. Writes PREFIX.png and PREFIX.pdf.
+    """Learning curves: one panel per env, one line per algo (and sweep variant). Writes
+    PREFIX.png and PREFIX.pdf.
 
     A line is the mean over all seeds (of all runs of that algo and env) of the curve,
     interpolated linearly onto a common env_steps grid (the seeds' own steps when they all
@@ -408,28 +451,29 @@ def plot_curves(runs: Sequence[Run], out_prefix: str | Path, reps: int = DEFAULT
         if not run.curves:
             raise ValueError(f"{run.path}: no learning curve (metrics.jsonl missing or without env_steps rows)")
     groups = _group(runs)
-    envs = sorted({env for _, env in groups})
+    envs = sorted({env for _, env, _ in groups})
     ncols = min(len(envs), 3)
     nrows = math.ceil(len(envs) / ncols)
     fig = Figure(figsize=(5.0 * ncols, 3.6 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     for i, env in enumerate(envs):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        algos = sorted(algo for algo, e in groups if e == env)
+        lines = sorted((key for key in groups if key[1] == env), key=lambda key: key[0])
         panel_metrics = set()
-        for j, algo in enumerate(algos):
-            group = groups[(algo, env)]
+        for j, (algo, _, variant) in enumerate(lines):
+            group = groups[(algo, env, variant)]
+            name = f"{algo} {variant}" if variant else algo
             metrics = {r.curve_metric for r in group}
             if len(metrics) > 1:
-                raise ValueError(f"runs of {algo} on {env} logged different curves ({sorted(metrics)}): "
+                raise ValueError(f"runs of {name} on {env} logged different curves ({sorted(metrics)}): "
                                  + ", ".join(f"{r.path} ({r.curve_metric})" for r in group))
             panel_metrics |= metrics
             curves = [c for r in group for c in r.curves.values()]
-            grid, values = _common_grid(curves, f"{algo} on {env}")
+            grid, values = _common_grid(curves, f"{name} on {env}")
             mean = values.mean(axis=0)
             lo, hi = _bootstrap_mean_ci(values, reps, confidence, seed)
             color = f"C{j % 10}"
-            ax.plot(grid, mean, color=color, label=f"{algo} (n={len(curves)})")
+            ax.plot(grid, mean, color=color, label=f"{name} (n={len(curves)})")
             ax.fill_between(grid, lo, hi, color=color, alpha=0.25, linewidth=0)
         ax.set_title(env)
         ax.set_xlabel("env steps")
