@@ -381,8 +381,9 @@ def _table_parser(commands) -> _Parser:
         description="Final test scores of the runs, one row per (algo, env) with the seeds of all its runs pooled:\n"
                     "mean, median and interquartile mean (IQM), each with a 95% stratified-bootstrap confidence\n"
                     "interval (rliable, Agarwal et al. 2021). The score is test_win_rate where the runs report wins\n"
-                    "(SMAX), else greedy_return. Prints a markdown table; writes files only when asked.")
-    parser.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run directories")
+                    "(SMAX), else greedy_return. A sweep directory stands for its finished trials, one row per\n"
+                    "combination of swept values. Prints a markdown table; writes files only when asked.")
+    parser.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run directories or sweep directories")
     parser.add_argument("--out", metavar="FILE.md", help="also write the markdown table to FILE.md")
     parser.add_argument("--csv", metavar="FILE.csv", help="also write the rows (full precision) to FILE.csv")
     parser.add_argument("--reps", metavar="N", type=_integer(1), help="bootstrap resamples (default 2000)")
@@ -416,8 +417,9 @@ def _plot_parser(commands) -> _Parser:
         "plot", help="learning curves with 95%% CIs as PNG and PDF",
         description="Learning curves: one panel per env, one line per algo (mean over all seeds of its runs, with "
                     "a\nshaded 95% bootstrap CI of the mean). The curve is test_return where the runs logged it, "
-                    "else\ntrain_return. Writes PREFIX.png and PREFIX.pdf and prints their paths.")
-    parser.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run directories")
+                    "else\ntrain_return. A sweep directory stands for its finished trials, one line per combination of "
+                    "swept\nvalues. Writes PREFIX.png and PREFIX.pdf and prints their paths.")
+    parser.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run directories or sweep directories")
     parser.add_argument("--out", metavar="PREFIX", default="learning_curves",
                         help="output path without extension (default learning_curves)")
     parser.add_argument("--reps", metavar="N", type=_integer(1), help="bootstrap resamples (default 2000)")
@@ -519,8 +521,67 @@ def experiment_main(parser: _Parser, argv: list[str]) -> int:
 # wqmix
 
 
+def _sweep_parser(commands) -> _Parser:
+    parser = commands.add_parser(
+        "sweep", help="grids and random searches on Ray, each trial a run directory",
+        description="Run every trial of a sweep spec (YAML or JSON: a preset, fixed overrides, a grid and random\n"
+                    "distributions over any config field, the seeds of each trial, resources per trial) on Ray:\n"
+                    "a local cluster unless --address or RAY_ADDRESS names one. The spec is validated before Ray\n"
+                    "starts. Running the same command again skips finished trials and resumes the others from\n"
+                    "their checkpoints. `wqmix sweep status DIR` prints the manifest (DIR/sweep.json).\n"
+                    "See docs/sweeps.md and examples/sweeps/.",
+        epilog="exit status: 0 when every trial is done, 1 when one failed, 2 for a bad spec or option, "
+               "130 after Ctrl-C")
+    parser.add_argument("spec", metavar="SPEC", help="the sweep spec file, or `status`")
+    parser.add_argument("sweep_dir", metavar="DIR", nargs="?", help="with `status`: the sweep directory")
+    parser.add_argument("--out", metavar="DIR", help="sweep directory (default: runs/sweep-NAME, NAME the spec's)")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="join this Ray cluster (default: RAY_ADDRESS, else start a local one)")
+    parser.add_argument("--max-concurrent", metavar="N", type=_integer(1),
+                        help="trials in flight at once (default: as many as the cluster's CPUs/GPUs hold)")
+    parser.set_defaults(run=sweep_main)
+    return parser
+
+
+def sweep_main(parser: _Parser, argv: list[str]) -> int:
+    """`wqmix sweep SPEC` and `wqmix sweep status DIR`."""
+    args = parser.parse_args(argv)
+    if args.spec == "status":
+        if args.sweep_dir is None:
+            parser.error("name the sweep directory: wqmix sweep status DIR")
+        from rich.console import Console
+
+        from wqmix.sweep.manifest import Manifest
+
+        try:
+            manifest = Manifest.read(args.sweep_dir)
+        except ValueError as e:
+            return parser.fail(e)
+        Console(width=160).print(manifest.table())
+        return 0
+    if args.sweep_dir is not None:
+        parser.error(f"unrecognized arguments: {args.sweep_dir}")
+    from wqmix.sweep.spec import load_spec
+
+    try:
+        spec = load_spec(args.spec)
+    except ConfigError as e:
+        return parser.fail(f"{args.spec}: {e}" if e.path != "spec" else e)
+    from wqmix.sweep.runner import run_sweep  # Ray is imported only once the spec is good
+
+    out = Path(args.out or f"runs/sweep-{spec.name}")
+    try:
+        manifest = run_sweep(spec, out, address=args.address, max_concurrent=args.max_concurrent,
+                             source=str(args.spec))
+    except (ConfigError, ImportError, OSError) as e:
+        return parser.fail(e)
+    except KeyboardInterrupt:  # SweepInterrupted: the running trials were stopped and left pending
+        return 130
+    return 1 if manifest.counts()["failed"] else 0
+
+
 COMMANDS = (_train_parser, _eval_parser, _check_env_parser, _table_parser, _plot_parser, _bench_parser,
-            _experiment_parser)
+            _experiment_parser, _sweep_parser)
 """The commands, in the order `wqmix --help` lists them: each adds its parser, with `run` set to its
 handler."""
 

@@ -1,0 +1,237 @@
+"""Running a sweep on Ray: each trial is one Ray task that trains an ordinary run directory
+(`wqmix.driver.train_run`, all its seeds vmapped in one process), the driver (this process) keeps
+the manifest and the progress.
+
+Ray core tasks rather than Ray Tune: a trial here is a whole run with its own exact resume, run
+directory and results tools, so Tune's trial runner, checkpoint syncing, result directories and
+schedulers would sit beside ours rather than under them; tasks give scheduling by resources,
+worker-death detection and cancellation, which is what is missing (docs/sweeps.md has the
+measured costs).
+
+Failures: a trial that raises is `failed` with its error (the rest goes on); a trial whose worker
+process or node dies is run again, up to `retries` times, resuming from its last checkpoint. Ctrl-C
+asks the running trials to stop at their next chunk end (each saves a checkpoint; a second Ctrl-C
+kills them at once) and leaves them pending; running the same command again continues.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from wqmix.config import from_dict
+from wqmix.run_dir import prepare_run_dir, write_json_atomic, write_text_atomic
+from wqmix.experiments.results import params_label
+from wqmix.sweep.manifest import Manifest, now
+from wqmix.sweep.spec import SweepSpec, Trial, expand
+
+#: Files a finished trial sends back to the driver (small; never checkpoints), so results reach
+#: the sweep directory even when the worker's node does not share its filesystem.
+RESULT_FILES = ("config.json", "meta.json", "summary.json", "metrics.csv", "metrics.jsonl")
+#: XLA's persistent compilation cache of a sweep's trials, inside the sweep directory. Ours.
+COMPILE_CACHE = ".compile-cache"
+#: Seconds the driver waits, after Ctrl-C, for running trials to save a checkpoint and stop. Ours.
+STOP_GRACE_S = 120.0
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    checkpoints = run_dir / "checkpoints"
+    return checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
+
+
+def run_trial(config_data: dict[str, Any], run_dir: str, attempt: int, command: list[str],
+              compile_cache: str) -> dict[str, Any]:
+    """The body of one trial's Ray task: train (or resume) the run in `run_dir`, compiled
+    functions cached in `compile_cache`. Returns the summary, the small result files and where
+    it ran."""
+    import jax
+
+    from wqmix.driver import train_run
+
+    if not jax.config.jax_compilation_cache_dir:  # JAX_COMPILATION_CACHE_DIR, when set, wins
+        # Trials of a sweep compile the same functions (parameter init, evaluation; the chunk too
+        # when the swept field is not baked into it): XLA's persistent cache compiles each once.
+        jax.config.update("jax_compilation_cache_dir", compile_cache)
+    config = from_dict(config_data)
+    path = prepare_run_dir(Path(run_dir))
+    resume = (path / "config.json").is_file() and _has_checkpoint(path)
+    worker = {"pid": os.getpid(), "host": socket.gethostname(), "attempt": attempt, "resumed": resume,
+              "started": now()}
+    write_json_atomic(path / "worker.json", worker)
+    summary = train_run(config, path, console=Console(stderr=True, quiet=True), command=command, resume=resume)
+    files = {name: (path / name).read_text() for name in RESULT_FILES if (path / name).is_file()}
+    return {"summary": summary, "files": files, "worker": worker}
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the running trials were stopped and left pending."""
+
+
+def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None,
+              max_concurrent: int | None = None, console: Console | None = None,
+              source: str | None = None) -> Manifest:
+    """Run every trial of `spec` not done yet under `sweep_dir` on Ray and return the manifest.
+
+    `address`: a Ray cluster to join (else `RAY_ADDRESS`, else a local cluster is started for
+    this sweep and stopped after it; when Ray is already initialised in this process, that
+    cluster is used and left running). `max_concurrent`: trials in flight at once (default: as
+    many as the cluster's CPUs and GPUs hold). Raises SweepInterrupted on Ctrl-C."""
+    console = console or Console(stderr=True)
+    sweep_dir = prepare_run_dir(Path(sweep_dir))
+    trials = {t.id: t for t in expand(spec)}
+    manifest = Manifest.open(sweep_dir, spec, list(trials.values()), source)
+    manifest.save()
+    todo = [trials[i] for i, entry in manifest.trials.items() if entry["status"] != "done"]
+    done_before = len(trials) - len(todo)
+    if not todo:
+        console.print(f"sweep {spec.name}: all {len(trials)} trials are done; nothing to run ({sweep_dir})")
+        return manifest
+    try:
+        import ray
+    except ImportError:
+        raise ImportError('sweeps run on Ray, which is not installed: pip install "wqmix[sweep]"') from None
+
+    own_cluster = not ray.is_initialized()
+    if own_cluster:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        return _drive(ray, spec, manifest, todo, done_before, max_concurrent, console, source)
+    finally:
+        if own_cluster:
+            ray.shutdown()
+
+
+def _capacity(ray, spec: SweepSpec, max_concurrent: int | None) -> int:
+    if max_concurrent:
+        return max_concurrent
+    resources = ray.cluster_resources()
+    fits = resources.get("CPU", 0) // spec.resources.cpus
+    if spec.resources.gpus:
+        fits = min(fits, resources.get("GPU", 0) // spec.resources.gpus)
+    return max(int(fits), 1)
+
+
+def _drive(ray, spec: SweepSpec, manifest: Manifest, todo: list[Trial], done_before: int,
+           max_concurrent: int | None, console: Console, source: str | None) -> Manifest:
+    options: dict[str, Any] = {"num_cpus": spec.resources.cpus, "num_gpus": spec.resources.gpus, "max_retries": 0}
+    if 0 < spec.resources.gpus < 1:  # JAX would preallocate 75% of the GPU in each process sharing it
+        options["runtime_env"] = {"env_vars": {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 * spec.resources.gpus:.3f}"}}
+    task = ray.remote(run_trial).options(**options)
+    capacity = _capacity(ray, spec, max_concurrent)
+    queue = collections.deque(todo)
+    running: dict[Any, Trial] = {}
+    total = len(manifest.trials)
+    compile_cache = str((manifest.sweep_dir / COMPILE_CACHE).resolve())
+
+    def say(trial: Trial, text: str) -> None:
+        label = params_label(trial.params, skip=())
+        console.print(f"{time.strftime('%H:%M:%S')} {trial.id} ({label}) {text}" if label else
+                      f"{time.strftime('%H:%M:%S')} {trial.id} {text}")
+
+    def submit(trial: Trial) -> None:
+        entry = manifest.trials[trial.id]
+        attempt = entry["attempts"] + 1
+        run_dir = str(manifest.run_dir(trial.id).resolve())
+        command = ["wqmix", "sweep", source or spec.name]
+        running[task.remote(entry["config"], run_dir, attempt, command, compile_cache)] = trial
+        manifest.update(trial.id, status="running", attempts=attempt, started=now(), error=None)
+        say(trial, "running" if attempt == 1 else f"running again (attempt {attempt})")
+
+    def finish(ref: Any) -> None:
+        trial = running.pop(ref)
+        entry = manifest.trials[trial.id]
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.TaskCancelledError:  # Ctrl-C: the sweep cancelled it (a RayTaskError too)
+            manifest.update(trial.id, status="pending")
+            say(trial, "stopped (pending)")
+        except ray.exceptions.RayTaskError as e:  # the trial raised: a Python error (or Ctrl-C inside it)
+            cause = e.cause if e.cause is not None else e
+            if isinstance(cause, KeyboardInterrupt):
+                manifest.update(trial.id, status="pending")
+                say(trial, "stopped (pending)")
+                return
+            try:  # the whole traceback beside the run; the manifest keeps one line
+                write_text_atomic(manifest.run_dir(trial.id) / "error.txt", str(e) + "\n")
+            except OSError:
+                pass
+            manifest.update(trial.id, status="failed", error=_one_line(cause), finished=now())
+            say(trial, f"failed: {_one_line(cause)}")
+        except ray.exceptions.RayError as e:  # its worker process or node died
+            if entry["attempts"] <= spec.retries:
+                manifest.update(trial.id, status="pending", error=_one_line(e))
+                say(trial, f"lost its worker ({type(e).__name__}); retry {entry['attempts']}/{spec.retries} "
+                           "from its last checkpoint")
+                queue.appendleft(trial)
+            else:
+                manifest.update(trial.id, status="failed", finished=now(),
+                                error=f"its worker died {entry['attempts']} times; last: {_one_line(e)}")
+                say(trial, f"failed: its worker died {entry['attempts']} times")
+        else:
+            run_dir = manifest.run_dir(trial.id)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in result["files"].items():  # results come back without a shared filesystem
+                target = run_dir / name
+                if not target.is_file() or target.read_text() != text:
+                    write_text_atomic(target, text)
+            summary = result["summary"]
+            manifest.update(trial.id, status="done", finished=now(), run_s=summary["run_s"], worker=result["worker"])
+            say(trial, f"done in {summary['compile_s'] + summary['run_s']:.1f} s")
+
+    progress = Progress(TextColumn(f"sweep {spec.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    console.print(f"sweep {spec.name}: {total} trials x {spec.base.num_seeds} seeds, {len(todo)} to run, "
+                  f"{capacity} at a time -> {manifest.sweep_dir}")
+    with progress:
+        bar = progress.add_task("trials", total=total, completed=done_before)
+        try:
+            while queue or running:
+                while queue and len(running) < capacity:
+                    submit(queue.popleft())
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    finish(ref)
+                progress.update(bar, completed=manifest.counts()["done"])
+        except KeyboardInterrupt:
+            console.print("interrupted: the running trials save a checkpoint at their next chunk end and stop "
+                          "(Ctrl-C again: stop them now); run the same command again to continue")
+            _stop(ray, running, finish, manifest)
+            raise SweepInterrupted() from None
+    counts = manifest.counts()
+    console.print(f"sweep {spec.name}: {counts['done']} done, {counts['failed']} failed of {total} "
+                  f"-> {manifest.path}")
+    return manifest
+
+
+def _stop(ray, running: dict[Any, Trial], finish, manifest: Manifest) -> None:
+    """Cancel the running trials (SIGINT: each saves a checkpoint at its chunk end), wait for them,
+    and record each as it ends (done, failed or pending)."""
+    for ref in running:
+        ray.cancel(ref)
+    try:
+        ray.wait(list(running), num_returns=len(running), timeout=STOP_GRACE_S)
+    except KeyboardInterrupt:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        ray.wait(list(running), num_returns=len(running), timeout=10)
+    for ref in list(running):
+        trial = running[ref]
+        ready, _ = ray.wait([ref], timeout=0)
+        if ready:
+            finish(ref)
+        else:
+            running.pop(ref)
+            manifest.update(trial.id, status="pending")

@@ -1,0 +1,265 @@
+"""Sweeps on a real local Ray cluster (2 worker processes): a 4-trial x 2-seed matrix-game grid
+runs to completion and `wqmix table` lists it; a worker killed with SIGKILL mid-trial is retried
+and resumes from its checkpoint to the same final parameters, bit for bit; rerunning a finished
+sweep runs nothing; Ctrl-C leaves the unfinished trials pending and a rerun runs only those; a
+bad spec fails before Ray starts, naming the field."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from wqmix import config as cfg
+from wqmix.checkpoint import Checkpointer
+from wqmix.cli import main
+from wqmix.errors import ConfigError
+from wqmix.sweep.manifest import Manifest
+from wqmix.sweep.spec import expand, parse_spec
+from wqmix.train import Trainer, seed_keys
+
+ray = pytest.importorskip("ray")
+
+ALPHAS = [0.1, 0.3, 0.5, 0.7]
+SPEC = {
+    "name": "alpha-grid",
+    "preset": "matrix-game-paper",
+    "overrides": {
+        "algo.name": "ow-qmix",
+        "train": {"total_env_steps": 96, "batch_size": 8, "buffer_size": 32},
+        "network": {"agent_hidden": 8, "mixer_embed": 4, "hypernet_embed": 8, "central_agent_hidden": 8,
+                    "central_mixer_hidden": 16},
+        "log": {"num_chunks": 4, "checkpoint_interval": 1, "keep_checkpoints": 2, "test_episodes": 2},
+    },
+    "grid": {"algo.alpha": ALPHAS},
+    "seeds": 2,
+    "retries": 2,
+}
+
+
+def spec_with(alphas):
+    return parse_spec({**SPEC, "grid": {"algo.alpha": alphas}})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One local Ray cluster for the module: 2 CPUs, so 2 worker processes run trials at once.
+    Its workers share one XLA compilation cache (a sweep's trials share the sweep's), so trials
+    that repeat a configuration load its compiled functions instead of compiling them again."""
+    cache = str(tmp_path_factory.mktemp("compile-cache"))
+    previous = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache  # read by the workers' JAX, which Ray starts
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+    if previous is None:
+        os.environ.pop("JAX_COMPILATION_CACHE_DIR")
+    else:
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def finished(cluster, tmp_path_factory):
+    from wqmix.sweep.runner import run_sweep
+
+    out = tmp_path_factory.mktemp("sweep") / "alpha-grid"
+    run_sweep(parse_spec(SPEC), out)
+    return out
+
+
+def final_state(run_dir: Path):
+    config = cfg.from_dict(json.loads((run_dir / "config.json").read_text()))
+    trainer = Trainer(config)
+    checkpointer = Checkpointer(run_dir, keep=2)
+    try:
+        step = checkpointer.latest_step()
+        state, _ = checkpointer.restore(step, jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds)))
+    finally:
+        checkpointer.close()
+    return step, state
+
+
+def metric_rows(run_dir: Path):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in ("wall_time", "steps_per_s")} for row in rows]
+
+
+def assert_same_results(a: Path, b: Path):
+    step_a, state_a = final_state(a)
+    step_b, state_b = final_state(b)
+    assert step_a == step_b == SPEC["overrides"]["train"]["total_env_steps"]
+    leaves_a = jax.tree_util.tree_leaves(state_a.replace(key=jax.random.key_data(state_a.key)))
+    leaves_b = jax.tree_util.tree_leaves(state_b.replace(key=jax.random.key_data(state_b.key)))
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert metric_rows(a) == metric_rows(b)
+    per_seed = [json.loads((d / "summary.json").read_text())["per_seed"] for d in (a, b)]
+    assert per_seed[0] == per_seed[1]
+
+
+def test_sweep_runs_every_trial_and_the_table_lists_them(finished, capsys):
+    manifest = Manifest.read(finished)
+    trials = list(manifest.trials.values())
+    assert [t["status"] for t in trials] == ["done"] * 4
+    assert [t["params"] for t in trials] == [{"algo.alpha": a} for a in ALPHAS]
+    assert len({t["worker"]["pid"] for t in trials}) == 2  # two worker processes shared the trials
+    for trial, alpha in zip(trials, ALPHAS):
+        run = finished / trial["run_dir"]
+        config = json.loads((run / "config.json").read_text())
+        assert config["algo"]["alpha"] == alpha and config["num_seeds"] == 2
+        assert json.loads((run / "summary.json").read_text())["seeds"] == [0, 1]
+    capsys.readouterr()
+    assert main(["table", str(finished)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "swept" in lines[0]
+    rows = lines[2:]
+    assert len(rows) == 4
+    for row, alpha in zip(rows, ALPHAS):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[:3] == ["matrix-game", "ow-qmix", f"algo.alpha={alpha}"] and cells[4] == "2"
+
+
+def test_sweep_status_prints_the_manifest(finished, capsys):
+    assert main(["sweep", "status", str(finished)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("done") >= 4 and "trial-003" in out and "algo.alpha" in out
+
+
+def test_rerunning_a_finished_sweep_runs_nothing(finished, capsys):
+    from wqmix.sweep.runner import run_sweep
+
+    before = {p: p.stat().st_mtime_ns for p in finished.rglob("summary.json")}
+    attempts = [t["attempts"] for t in Manifest.read(finished).trials.values()]
+    run_sweep(parse_spec(SPEC), finished)
+    assert "nothing to run" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in finished.rglob("summary.json")} == before
+    assert [t["attempts"] for t in Manifest.read(finished).trials.values()] == attempts
+
+
+def test_a_killed_worker_is_retried_from_its_checkpoint_bit_identically(finished, tmp_path):
+    from wqmix.sweep.runner import run_sweep
+
+    out = tmp_path / "killed"
+    victim = out / "trials" / "trial-001"
+    killed = []
+
+    def kill_after_first_checkpoint():
+        deadline = time.time() + 240
+        while time.time() < deadline and not killed:
+            checkpoints = victim / "checkpoints"
+            if (victim / "worker.json").is_file() and checkpoints.is_dir() and any(
+                    p.name.isdigit() for p in checkpoints.iterdir()):
+                pid = json.loads((victim / "worker.json").read_text())["pid"]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_after_first_checkpoint, daemon=True)
+    killer.start()
+    run_sweep(spec_with(ALPHAS[:2]), out)
+    killer.join(timeout=5)
+    assert killed, "the trial finished before a checkpoint could be seen"
+    trials = Manifest.read(out).trials
+    assert [t["status"] for t in trials.values()] == ["done", "done"]
+    assert trials["trial-001"]["attempts"] == 2 and trials["trial-000"]["attempts"] == 1
+    assert trials["trial-001"]["worker"]["resumed"] and trials["trial-001"]["worker"]["pid"] != killed[0]
+    for trial_id in ("trial-000", "trial-001"):
+        assert_same_results(out / "trials" / trial_id, finished / "trials" / trial_id)
+
+
+def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(finished, tmp_path):
+    from wqmix.sweep.runner import SweepInterrupted, run_sweep
+
+    out = tmp_path / "interrupted"
+    spec = spec_with(ALPHAS[:2])
+
+    def interrupt_during_second_trial():
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if (out / "trials" / "trial-001" / "worker.json").is_file():
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the driver
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=interrupt_during_second_trial, daemon=True).start()
+    with pytest.raises(SweepInterrupted):
+        run_sweep(spec, out, max_concurrent=1)  # one at a time: trial-000 is done when trial-001 starts
+    trials = Manifest.read(out).trials
+    assert trials["trial-000"]["status"] == "done" and trials["trial-001"]["status"] == "pending"
+    first_summary = (out / "trials" / "trial-000" / "summary.json").stat().st_mtime_ns
+
+    run_sweep(spec, out)
+    trials = Manifest.read(out).trials
+    assert [t["status"] for t in trials.values()] == ["done", "done"]
+    assert trials["trial-000"]["attempts"] == 1 and trials["trial-001"]["attempts"] == 2
+    assert (out / "trials" / "trial-000" / "summary.json").stat().st_mtime_ns == first_summary
+    assert_same_results(out / "trials" / "trial-001", finished / "trials" / "trial-001")
+
+
+def test_a_failing_trial_is_marked_failed_and_the_rest_goes_on(cluster, tmp_path, monkeypatch):
+    from wqmix.sweep import runner
+
+    spec = spec_with([0.1])
+    trials = expand(spec)
+    manifest_dir = tmp_path / "failing"
+    # An env whose payoff makes a trial fail inside the worker (train_run re-validates) cannot be
+    # written through the spec (it is checked first), so the run directory is made unwritable.
+    (manifest_dir / "trials").mkdir(parents=True)
+    (manifest_dir / "trials" / trials[0].id).write_text("a file where the run directory should be")
+    manifest = runner.run_sweep(spec, manifest_dir)
+    entry = manifest.trials[trials[0].id]
+    assert entry["status"] == "failed" and "cannot write" in entry["error"] and "\n" not in entry["error"]
+
+
+@pytest.mark.parametrize("spec, field", [
+    ({"grid": {"algo.alpah": [0.1]}}, "grid.algo.alpah"),
+    ({"grid": {"algo.alpha": []}}, "grid.algo.alpha"),
+    ({"grid": {"algo.alpha": ["high"]}}, "grid.algo.alpha"),
+    ({"random": {"space": {"optim.lr": {"loguniform": [0.01, 0.001]}}}}, "random.space.optim.lr.loguniform"),
+    ({"random": {"space": {"optim.lr": {"normal": [0.0, 1.0]}}}}, "random.space.optim.lr"),
+    ({"overrides": {"train.batch_size": 2.5}}, "overrides.train.batch_size"),
+    ({"seeds": 0}, "seeds"),
+    ({"resources": {"gpu": 1}}, "resources.gpu"),
+    ({"grids": {}}, "grids"),
+])
+def test_bad_specs_name_the_field(spec, field):
+    with pytest.raises(ConfigError) as e:
+        parse_spec(spec)
+    assert str(e.value).startswith(f"{field} = ")
+
+
+def test_grid_and_random_draws_are_fixed_by_the_spec_seed():
+    spec = {"grid": {"algo.name": ["qmix", "cw-qmix"]},
+            "random": {"samples": 3, "seed": 7, "space": {"optim.lr": {"loguniform": [1e-4, 1e-2]},
+                                                         "exploration.epsilon_anneal_steps": {"randint": [10, 20]}}}}
+    trials = expand(parse_spec(spec))
+    assert [t.id for t in trials] == [f"trial-{i:03d}" for i in range(6)]
+    assert [t.config.algo.name for t in trials] == ["qmix"] * 3 + ["cw-qmix"] * 3
+    assert [t.params for t in trials] == [t.params for t in expand(parse_spec(spec))]  # a rerun: same trials
+    for t in trials:
+        assert 1e-4 <= t.config.optim.lr <= 1e-2 and t.config.optim.lr == t.params["optim.lr"]
+        assert 10 <= t.config.exploration.epsilon_anneal_steps <= 20
+    assert len({t.params["optim.lr"] for t in trials}) == 6
+
+
+def test_a_bad_spec_fails_fast_from_the_command_line_before_ray(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("preset: matrix-game-paper\ngrid:\n  algo.alpha: [0.1, 1.5]\n")
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1"}  # joining this would hang or fail: Ray must not start
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "wqmix.cli", "sweep", str(path), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, env=env, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"wqmix sweep: error: {path}: grid.algo.alpha = 1.5 is invalid: must be in (0, 1]"]
+    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+    assert not (tmp_path / "o").exists()
