@@ -1,10 +1,23 @@
-"""Shared fixtures: tiny configs, so that JAX compiles stay short."""
+"""Shared fixtures: tiny configs, so that JAX compiles stay short; one XLA compilation cache."""
 
+import atexit
 import dataclasses
+import os
+import shutil
+import tempfile
 
 import pytest
 
 from wqmix import config as cfg
+
+# One persistent XLA compilation cache for the session and the processes it starts (CLI runs,
+# Ray workers): a test that builds a trainer another test built already loads the compiled
+# functions instead of compiling them again. A fresh directory each session, so every session
+# still compiles everything once (set JAX_COMPILATION_CACHE_DIR to keep one across sessions).
+# Set before any test module imports JAX, which reads it then.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="wqmix-tests-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
 
 
 def tiny_config(algo: str = "ow-qmix", **train) -> cfg.Config:

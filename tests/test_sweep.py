@@ -1,5 +1,6 @@
 """Sweeps on a real local Ray cluster (2 worker processes): a 4-trial x 2-seed matrix-game grid
-runs to completion and `wqmix table` lists it; a worker killed with SIGKILL mid-trial is retried
+(VDN over the learning rate: the cheapest learner to compile, the sweep machinery is the same for
+every algorithm) runs to completion and `wqmix table` lists it; a worker killed with SIGKILL mid-trial is retried
 and resumes from its checkpoint to the same final parameters, bit for bit; rerunning a finished
 sweep runs nothing; Ctrl-C leaves the unfinished trials pending and a rerun runs only those; a
 bad spec fails before Ray starts, naming the field."""
@@ -27,49 +28,44 @@ from wqmix.train import Trainer, seed_keys
 
 ray = pytest.importorskip("ray")
 
-ALPHAS = [0.1, 0.3, 0.5, 0.7]
+LRS = [0.001, 0.003, 0.01, 0.03]
 SPEC = {
-    "name": "alpha-grid",
+    "name": "lr-grid",
     "preset": "matrix-game-paper",
     "overrides": {
-        "algo.name": "ow-qmix",
+        "algo.name": "vdn",
         "train": {"total_env_steps": 96, "batch_size": 8, "buffer_size": 32},
         "network": {"agent_hidden": 8, "mixer_embed": 4, "hypernet_embed": 8, "central_agent_hidden": 8,
                     "central_mixer_hidden": 16},
         "log": {"num_chunks": 4, "checkpoint_interval": 1, "keep_checkpoints": 2, "test_episodes": 2},
     },
-    "grid": {"algo.alpha": ALPHAS},
+    "grid": {"optim.lr": LRS},
     "seeds": 2,
     "retries": 2,
 }
 
 
-def spec_with(alphas):
-    return parse_spec({**SPEC, "grid": {"algo.alpha": alphas}})
+def spec_with(lrs):
+    return parse_spec({**SPEC, "grid": {"optim.lr": lrs}})
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """One local Ray cluster for the module: 2 CPUs, so 2 worker processes run trials at once.
     Its workers share one XLA compilation cache (a sweep's trials share the sweep's), so trials
-    that repeat a configuration load its compiled functions instead of compiling them again."""
-    cache = str(tmp_path_factory.mktemp("compile-cache"))
-    previous = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache  # read by the workers' JAX, which Ray starts
+    that repeat a configuration load its compiled functions instead of compiling them again
+    (conftest.py sets the cache for the session; Ray's workers inherit it)."""
+    assert os.environ.get("JAX_COMPILATION_CACHE_DIR")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield
     ray.shutdown()
-    if previous is None:
-        os.environ.pop("JAX_COMPILATION_CACHE_DIR")
-    else:
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="module")
 def finished(cluster, tmp_path_factory):
     from wqmix.sweep.runner import run_sweep
 
-    out = tmp_path_factory.mktemp("sweep") / "alpha-grid"
+    out = tmp_path_factory.mktemp("sweep") / "lr-grid"
     run_sweep(parse_spec(SPEC), out)
     return out
 
@@ -109,12 +105,12 @@ def test_sweep_runs_every_trial_and_the_table_lists_them(finished, capsys):
     manifest = Manifest.read(finished)
     trials = list(manifest.trials.values())
     assert [t["status"] for t in trials] == ["done"] * 4
-    assert [t["params"] for t in trials] == [{"algo.alpha": a} for a in ALPHAS]
+    assert [t["params"] for t in trials] == [{"optim.lr": lr} for lr in LRS]
     assert len({t["worker"]["pid"] for t in trials}) == 2  # two worker processes shared the trials
-    for trial, alpha in zip(trials, ALPHAS):
+    for trial, lr in zip(trials, LRS):
         run = finished / trial["run_dir"]
         config = json.loads((run / "config.json").read_text())
-        assert config["algo"]["alpha"] == alpha and config["num_seeds"] == 2
+        assert config["optim"]["lr"] == lr and config["algo"]["name"] == "vdn" and config["num_seeds"] == 2
         assert json.loads((run / "summary.json").read_text())["seeds"] == [0, 1]
     capsys.readouterr()
     assert main(["table", str(finished)]) == 0
@@ -122,15 +118,23 @@ def test_sweep_runs_every_trial_and_the_table_lists_them(finished, capsys):
     assert "swept" in lines[0]
     rows = lines[2:]
     assert len(rows) == 4
-    for row, alpha in zip(rows, ALPHAS):
+    for row, lr in zip(rows, LRS):
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[:3] == ["matrix-game", "ow-qmix", f"algo.alpha={alpha}"] and cells[4] == "2"
+        assert cells[:3] == ["matrix-game", "vdn", f"optim.lr={lr}"] and cells[4] == "2"
+
+
+def test_plot_draws_one_curve_per_trial(finished, tmp_path, capsys):
+    assert main(["plot", str(finished), "--out", str(tmp_path / "curves"), "--reps", "50"]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").is_file()
+    from wqmix.experiments.results import load_runs
+
+    assert [r.variant for r in load_runs([finished])] == [f"optim.lr={lr}" for lr in LRS]
 
 
 def test_sweep_status_prints_the_manifest(finished, capsys):
     assert main(["sweep", "status", str(finished)]) == 0
     out = capsys.readouterr().out
-    assert out.count("done") >= 4 and "trial-003" in out and "algo.alpha" in out
+    assert out.count("done") >= 4 and "trial-003" in out and "optim.lr=0.03" in out
 
 
 def test_rerunning_a_finished_sweep_runs_nothing(finished, capsys):
@@ -164,7 +168,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_bit_identically(finished
 
     killer = threading.Thread(target=kill_after_first_checkpoint, daemon=True)
     killer.start()
-    run_sweep(spec_with(ALPHAS[:2]), out)
+    run_sweep(spec_with(LRS[:2]), out)
     killer.join(timeout=5)
     assert killed, "the trial finished before a checkpoint could be seen"
     trials = Manifest.read(out).trials
@@ -179,7 +183,7 @@ def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(fin
     from wqmix.sweep.runner import SweepInterrupted, run_sweep
 
     out = tmp_path / "interrupted"
-    spec = spec_with(ALPHAS[:2])
+    spec = spec_with(LRS[:2])
 
     def interrupt_during_second_trial():
         deadline = time.time() + 240
@@ -207,7 +211,7 @@ def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(fin
 def test_a_failing_trial_is_marked_failed_and_the_rest_goes_on(cluster, tmp_path, monkeypatch):
     from wqmix.sweep import runner
 
-    spec = spec_with([0.1])
+    spec = spec_with([0.001])
     trials = expand(spec)
     manifest_dir = tmp_path / "failing"
     # An env whose payoff makes a trial fail inside the worker (train_run re-validates) cannot be

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -205,11 +206,13 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
         progress.update(task, description="dense matmul")
         limit = matmul_gflops()
         progress.advance(task)
+        # Compile seconds are measured: no persistent XLA cache may answer them.
+        uncached = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
         for name in workloads:
             for algo in algos:
                 progress.update(task, description=f"{name} / {algo}")
                 done = subprocess.run([sys.executable, "-m", "wqmix.bench", "--one", name, algo, str(repeats)],
-                                      capture_output=True, text=True)
+                                      capture_output=True, text=True, env=uncached)
                 if done.returncode != 0:
                     console.print(f"[red]{name} / {algo} failed[/]: {done.stderr.strip().splitlines()[-1:]}")
                 else:
