@@ -149,6 +149,12 @@ def test_episodes_must_be_positive(argv, capsys):
     assert err.count("\n") == 1 and "--episodes" in err and "'0' is invalid: must be a positive integer" in err
 
 
+def test_check_env_wants_the_name_first(capsys):
+    assert main(["check-env", "--env.grid-size", "5", "predator-prey"]) == 2
+    assert capsys.readouterr().err == ("wqmix check-env: error: name an environment first: "
+                                       "wqmix check-env NAME [--env.FIELD VALUE ...]\n")
+
+
 def test_stray_train_argument_is_one_line(capsys):
     assert main(["train", "--quiet", "stray"]) == 2
     assert capsys.readouterr().err == ("wqmix train: error: argument = 'stray' is invalid: options look like "
@@ -158,7 +164,7 @@ def test_stray_train_argument_is_one_line(capsys):
 def test_wqmix_help_names_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train", "eval", "check-env", "table", "plot", "bench", "experiment"):
+    for command in ("train", "eval", "check-env", "table", "plot", "bench", "experiment", "sweep"):
         assert re.search(rf"^    {command} ", out, re.M), command
     assert main(["nonsense"]) == 2
     err = capsys.readouterr().err

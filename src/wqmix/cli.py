@@ -310,6 +310,9 @@ def check_env_main(parser: _Parser, argv: list[str]) -> int:
     """`wqmix check-env NAME ...`: 0 when the env passes, 1 when it fails, 2 for bad arguments."""
     from wqmix import config as cfg
 
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        # else argparse would take the first option's value (`5` of `--env.grid-size 5`) for NAME
+        parser.error("name an environment first: wqmix check-env NAME [--env.FIELD VALUE ...]")
     args, rest = parser.parse_known_args(argv)
     try:
         config = cfg.with_env(cfg.Config(), args.name)
