@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -355,3 +356,20 @@ def test_cli_check_env_failure_exits_1(capsys, monkeypatch):
         "_InfReward failed 2 check(s):",
         "  episode 1 reset: state has shape (5,), expected (6,) = (state_dim,)",
         "  episode 1 step 1: reward is inf, expected a finite number"]
+
+
+@pytest.mark.parametrize("time_limit_terminal", [True, False])
+def test_smax_time_limit_is_terminal_as_the_official_code_unless_asked(time_limit_terminal):
+    """The official SMAC config (`continuing_episode: False`) stores a battle that reaches its
+    time limit as terminated; with the option off it is a truncation (bootstrapped)."""
+    from wqmix.envs.jaxmarl_envs import SmaxConfig
+
+    assert SmaxConfig().time_limit_terminal  # the official default
+    env = SmaxConfig(time_limit_terminal=time_limit_terminal).make()
+    obs, env_state = env.env.reset(jax.random.key(0))  # jaxmarl's own reset: its obs dict
+    # Both teams alive and the episode over: only the time limit can have ended it.
+    cut = env._timestep(obs, env_state, jnp.zeros(()), jnp.asarray(True))
+    assert bool(cut.terminated) == time_limit_terminal and bool(cut.truncated) == (not time_limit_terminal)
+    assert not bool(cut.won)
+    going = env._timestep(obs, env_state, jnp.zeros(()), jnp.asarray(False))
+    assert not bool(going.terminated) and not bool(going.truncated)

@@ -169,6 +169,11 @@ class SmaxConfig:
     """Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
     attack_mode: Literal["closest", "random"] = "closest"
     """How the heuristic enemy picks targets. Default: JaxMARL's `ql_rnn_smax` ENV_KWARGS."""
+    time_limit_terminal: bool = True
+    """A battle that reaches the time limit is terminal: its last target does not bootstrap.
+    Default: official (`sc2.yaml`: `continuing_episode: False`; pymarl's episode runner then
+    stores `terminated` on the time-limit step). False: a time-limit cut, bootstrapped from the
+    next state, as every other wqmix env."""
 
     def validate(self, path: str) -> None:
         names = _smax_map_names()
@@ -186,7 +191,8 @@ class SmaxConfig:
         env = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(self.map),
                            see_enemy_actions=self.see_enemy_actions, walls_cause_death=self.walls_cause_death,
                            attack_mode=self.attack_mode)
-        return JaxMarlEnv(env, kind="smax", reward_scale=self.reward_scale)
+        return JaxMarlEnv(env, kind="smax", reward_scale=self.reward_scale,
+                          time_limit_terminal=self.time_limit_terminal)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,15 @@ class JaxMarlEnv(Environment):
     - reward: SMAX's shared reward (times `reward_scale`); MPE's summed over agents
       (`CTRolloutManager`'s global reward);
     - `step_env` is called directly, so jaxmarl does not auto-reset: the episode's last state
-      stays observable. SMAX: terminated when either team is wiped out (won = every enemy dead),
-      truncated at its `max_steps`; MPE: only ever truncated, at `max_steps`.
+      stays observable. SMAX: terminated when either team is wiped out (won = every enemy dead)
+      and, with `time_limit_terminal` (the official SMAC setting), at its `max_steps` too, else
+      truncated there; MPE: only ever truncated, at `max_steps`.
     """
 
-    def __init__(self, env: Any, kind: Literal["smax", "mpe"], reward_scale: float):
+    def __init__(self, env: Any, kind: Literal["smax", "mpe"], reward_scale: float,
+                 time_limit_terminal: bool = False):
         self.env, self.kind, self.reward_scale = env, kind, reward_scale
+        self.time_limit_terminal = time_limit_terminal
         self.reports_wins = kind == "smax"
         self.agents = list(env.agents)
         obs, state = env.reset(jax.random.key(0))
@@ -56,7 +59,7 @@ class JaxMarlEnv(Environment):
             masks = self.env.get_avail_actions(env_state)
             avail = jnp.stack([masks[a] for a in self.agents]).astype(bool)
             allies_alive, enemies_alive = self._outcome(env_state)
-            terminated = done & (~allies_alive | ~enemies_alive)
+            terminated = done if self.time_limit_terminal else done & (~allies_alive | ~enemies_alive)
             won = done & ~enemies_alive
         else:
             state = agent_obs.reshape(-1)
