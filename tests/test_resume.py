@@ -15,10 +15,9 @@ import jax
 import numpy as np
 import pytest
 
-from wqmix import config as cfg
 from wqmix.checkpoint import Checkpointer
 from wqmix.cli import main
-from wqmix.train import Trainer, seed_keys
+from saved_runs import final_state, metric_rows
 
 ARGS = ["--algo", "cw-qmix", "--num-seeds", "2", "--train.total-env-steps", "1200", "--train.batch-size", "8",
         "--train.buffer-size", "64", "--network.agent-hidden", "8", "--network.mixer-embed", "4",
@@ -30,22 +29,6 @@ ARGS = ["--algo", "cw-qmix", "--num-seeds", "2", "--train.total-env-steps", "120
 def wqmix(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "wqmix.cli", "train", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def final_state(run_dir: Path):
-    config = cfg.from_dict(json.loads((run_dir / "config.json").read_text()))
-    trainer = Trainer(config)
-    like = jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds))
-    checkpointer = Checkpointer(run_dir, keep=2)
-    step = checkpointer.latest_step()
-    state, meta = checkpointer.restore(step, like)
-    checkpointer.close()
-    return step, state, meta
-
-
-def metric_rows(run_dir: Path):
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k not in ("wall_time", "steps_per_s")} for row in rows]
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,11 @@ import jax
 import numpy as np
 import pytest
 
-from wqmix import config as cfg
-from wqmix.checkpoint import Checkpointer
 from wqmix.cli import main
 from wqmix.errors import ConfigError
 from wqmix.sweep.manifest import Manifest
 from wqmix.sweep.spec import expand, parse_spec
-from wqmix.train import Trainer, seed_keys
+from saved_runs import final_state, metric_rows
 
 ray = pytest.importorskip("ray")
 
@@ -70,26 +68,9 @@ def finished(cluster, tmp_path_factory):
     return out
 
 
-def final_state(run_dir: Path):
-    config = cfg.from_dict(json.loads((run_dir / "config.json").read_text()))
-    trainer = Trainer(config)
-    checkpointer = Checkpointer(run_dir, keep=2)
-    try:
-        step = checkpointer.latest_step()
-        state, _ = checkpointer.restore(step, jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds)))
-    finally:
-        checkpointer.close()
-    return step, state
-
-
-def metric_rows(run_dir: Path):
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k not in ("wall_time", "steps_per_s")} for row in rows]
-
-
 def assert_same_results(a: Path, b: Path):
-    step_a, state_a = final_state(a)
-    step_b, state_b = final_state(b)
+    step_a, state_a, _ = final_state(a)
+    step_b, state_b, _ = final_state(b)
     assert step_a == step_b == SPEC["overrides"]["train"]["total_env_steps"]
     leaves_a = jax.tree_util.tree_leaves(state_a.replace(key=jax.random.key_data(state_a.key)))
     leaves_b = jax.tree_util.tree_leaves(state_b.replace(key=jax.random.key_data(state_b.key)))

@@ -155,12 +155,10 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, todo: list[Trial], done_bef
         entry = manifest.trials[trial.id]
         try:
             result = ray.get(ref)
-        except ray.exceptions.TaskCancelledError:  # Ctrl-C: the sweep cancelled it (a RayTaskError too)
-            manifest.update(trial.id, status="pending")
-            say(trial, "stopped (pending)")
-        except ray.exceptions.RayTaskError as e:  # the trial raised: a Python error (or Ctrl-C inside it)
+        except ray.exceptions.RayTaskError as e:  # the trial raised: a Python error, or it was stopped
             cause = e.cause if e.cause is not None else e
-            if isinstance(cause, KeyboardInterrupt):
+            # Ctrl-C: cancelled by the sweep (TaskCancelledError is a RayTaskError), or SIGINT inside it
+            if isinstance(e, ray.exceptions.TaskCancelledError) or isinstance(cause, KeyboardInterrupt):
                 manifest.update(trial.id, status="pending")
                 say(trial, "stopped (pending)")
                 return
