@@ -32,7 +32,7 @@ def run_dir(tmp_path_factory):
     socket.socket.connect = refuse
     try:
         status = main(["train", "--algo", "cw-qmix", "--num-seeds", "2", "--seed", "5", "--out", str(out),
-                       "--quiet", *TINY])
+                       "--quiet", *TINY, "--log.test-interval", "20"])
     finally:
         socket.socket.connect = original
     assert status == 0
@@ -58,7 +58,9 @@ def test_run_directory_files(run_dir):
 def test_metrics_are_logged_per_seed(run_dir):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["seed"] for r in rows] == [5, 6] * 3
-    assert [r["env_steps"] for r in rows] == [16, 16, 32, 32, 48, 48]
+    # --log.test-interval 20 sets the chunks (and greedy tests): at 20, 40 and the last step.
+    assert [r["env_steps"] for r in rows] == [20, 20, 40, 40, 48, 48]
+    assert all(isinstance(r["test_return"], float) for r in rows)
     last = rows[-1]
     assert last["episodes"] == 48 and last["updates"] == 48 - 8 + 1
     assert 0.1 <= last["mean_weight"] <= 1.0 and last["loss"] > 0 and last["epsilon"] == 1.0

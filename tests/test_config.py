@@ -125,3 +125,16 @@ def test_importing_the_config_layer_imports_no_jax():
             "print(sorted(m for m in ('jax', 'flax', 'jaxmarl', 'pettingzoo') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_chunk_stops_follow_the_test_interval_or_the_chunk_count():
+    from wqmix.driver import chunk_stops
+
+    assert chunk_stops(1_000_000, 50, 10_000) == [10_000 * k for k in range(1, 101)]
+    assert chunk_stops(25, 50, 10) == [10, 20, 25]  # the last stop is the total, not a multiple
+    assert chunk_stops(100, 4) == [25, 50, 75, 100]
+    assert chunk_stops(3, 5) == [1, 2, 3]  # fewer chunks than asked when there are fewer steps
+    paper = cfg.preset("predator-prey-paper").log
+    assert (paper.test_interval, paper.test_episodes) == (10_000, 16)  # official pred_prey_punish.yaml
+    with pytest.raises(ConfigError, match="log.test_interval"):
+        cfg.validate(dataclasses.replace(cfg.Config(), log=cfg.LogConfig(test_interval=-1)))

@@ -267,8 +267,13 @@ class LogConfig:
     """What the host does between compiled chunks."""
 
     num_chunks: int = 50
-    """Training is split into this many compiled chunks; the host logs and draws the progress
-    bar between them. Default: ours."""
+    """Training is split into this many compiled chunks; the host logs, tests and draws the
+    progress bar between them (unless `test_interval` sets the chunks). Default: ours."""
+    test_interval: int = 0
+    """Greedy test episodes every this many env steps per seed, as the official runner's
+    `test_interval`: the chunks then end at its multiples (and at the last step) and
+    `num_chunks` is unused; 0: test after each of the `num_chunks` chunks. Default: ours (0);
+    the `predator-prey-paper` preset takes the official 10,000 (`pred_prey_punish.yaml`)."""
     quiet: bool = False
     """No progress bar and no tables on the terminal. Default: ours."""
     tensorboard: bool = False
@@ -333,11 +338,11 @@ def official_defaults(env_name: str) -> Config:
 def predator_prey_paper() -> Config:
     """Predator-prey with the paper's hardest miscapture punishment (p = -2) and the paper's
     protocol: one env, one update of 32 episodes after each episode, epsilon annealed over 50k
-    steps (paper Fig. 2), alpha 0.1, 1M env steps and 16 test episodes (official
-    `pred_prey_punish.yaml`)."""
+    steps (paper Fig. 2), alpha 0.1, 1M env steps and 16 greedy test episodes every 10k env
+    steps (official `pred_prey_punish.yaml`)."""
     config = official_defaults("predator-prey")
     return dataclasses.replace(config, train=dataclasses.replace(config.train, total_env_steps=1_000_000),
-                               log=dataclasses.replace(config.log, test_episodes=16))
+                               log=dataclasses.replace(config.log, test_episodes=16, test_interval=10_000))
 
 
 def predator_prey_fast() -> Config:
@@ -509,6 +514,8 @@ def validate(config: Config) -> Config:
     _require(0.0 <= config.optim.rmsprop_decay < 1.0, "optim.rmsprop_decay",
              config.optim.rmsprop_decay, "must be in [0, 1)")
     _positive(config.log, "log", "num_chunks", "test_episodes", "keep_checkpoints")
+    _require(config.log.test_interval >= 0, "log.test_interval", config.log.test_interval,
+             "must be >= 0 (0: test after every chunk)")
     _require(config.log.checkpoint_interval >= 0, "log.checkpoint_interval", config.log.checkpoint_interval,
              "must be >= 0")
     _require(config.seed >= 0, "seed", config.seed, "must be >= 0")

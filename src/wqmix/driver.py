@@ -59,6 +59,16 @@ def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall
     return rows
 
 
+def chunk_stops(total: int, num_chunks: int, test_interval: int = 0) -> list[int]:
+    """The env-step counts (per seed) at which the compiled chunks end, in increasing order: the
+    multiples of `test_interval` below `total` and `total` itself, or, with `test_interval` 0,
+    `num_chunks` evenly spaced stops (fewer when `total` is small)."""
+    if test_interval > 0:
+        return [*range(test_interval, total, test_interval), total]
+    stops = {int(round(total * (i + 1) / num_chunks)) for i in range(num_chunks)}
+    return sorted(s for s in stops if s > 0)
+
+
 def _print_tables(console: Console, per_seed: list[dict[str, Any]]) -> None:
     for entry in per_seed:
         for key, title in (("q_tot", "Q_tot"), ("q_central", "Q-hat*")):
@@ -113,8 +123,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
 
     seeds = [config.seed + i for i in range(config.num_seeds)]
     total = config.train.total_env_steps
-    stops = sorted({int(round(total * (i + 1) / config.log.num_chunks)) for i in range(config.log.num_chunks)})
-    stops = [s for s in stops if s > 0]
+    stops = chunk_stops(total, config.log.num_chunks, config.log.test_interval)
 
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
