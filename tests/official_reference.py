@@ -141,8 +141,8 @@ def masked_max_actions(xp, q, avail):
 def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: float, w: float,
                   n_agents: int, n_actions: int) -> tuple[Any, dict[str, Any]]:
     """The loss that `train` back-propagates, and its pieces. `algo` is one of ow-qmix, cw-qmix
-    (max_q_learner), qmix, vdn, iql (q_learner), ow-qmix-no-central (q_learner_w with
-    hysteretic_qmix)."""
+    (max_q_learner), qmix, vdn, iql (q_learner), ow-qmix-no-central and cw-qmix-no-central
+    (q_learner_w with hysteretic_qmix true and false)."""
     xp, detach = ops.xp, ops.detach
     rewards = xp.asarray(batch["reward"][:, :-1])
     actions = batch["actions"][:, :-1]
@@ -207,8 +207,14 @@ def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: floa
     mask = xp.broadcast_to(mask, td_error.shape)  # mask.expand_as(td_error)
     masked_td_error = td_error * mask
     ws = xp.ones_like(td_error)
-    if algo == "ow-qmix-no-central":
+    if algo == "ow-qmix-no-central":  # q_learner_w, hysteretic_qmix: True
         ws = xp.where(td_error < 0, 1.0, xp.ones_like(td_error) * w)
+    elif algo == "cw-qmix-no-central":  # q_learner_w, hysteretic_qmix: False
+        is_max_action = (actions == cur_max_actions[:, :-1]).min(axis=2)
+        target_max_agent_qvals = gather(xp, target_out[:, :-1], cur_max_actions[:, :-1])[..., 0]
+        max_action_qtot = qmixer(ops, target_params["mixer"], target_max_agent_qvals, states[:, :-1])
+        qtot_larger = targets > max_action_qtot
+        ws = xp.where(is_max_action | qtot_larger, 1.0, xp.ones_like(td_error) * w)
     loss = (detach(ws) * masked_td_error ** 2).sum() / mask.sum()
     return loss, dict(qmix_loss=loss, central_loss=0.0 * loss, targets=targets, ws=ws, mask=mask)
 

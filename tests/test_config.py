@@ -39,7 +39,7 @@ def error_of(argv):
         (["--optim.lr", "0"], "optim.lr", "must be > 0"),
         (["--optim.name", "sgd"], "optim.name", "must be one of 'rmsprop', 'adam'"),
         (["--algo.mixer", "qtran"], "algo.mixer", "must be one of 'qmix', 'vdn', 'none'"),
-        (["--algo", "qmix", "--algo.weighting", "cw"], "algo.weighting", "CW weighting needs the central estimator"),
+        (["--algo", "iql", "--algo.weighting", "cw"], "algo.weighting", "CW weighting needs a mixer"),
         (["--algo", "iql", "--algo.central", "true"], "algo.central", "needs a mixer"),
         (["--algo", "ow-qmix", "--algo.central-loss-coef", "0"], "algo.central_loss_coef", "must be > 0"),
         (["--algo", "wqmix"], "algo", "must be one of ow-qmix, cw-qmix, qmix, vdn, iql, ow-qmix-no-central"),
@@ -78,12 +78,21 @@ def test_algorithm_names_map_to_their_pieces():
     expected = {
         "ow-qmix": ("qmix", True, "ow"), "cw-qmix": ("qmix", True, "cw"), "qmix": ("qmix", False, "none"),
         "vdn": ("vdn", False, "none"), "iql": ("none", False, "none"),
-        "ow-qmix-no-central": ("qmix", False, "ow"),
+        "ow-qmix-no-central": ("qmix", False, "ow"), "cw-qmix-no-central": ("qmix", False, "cw"),
     }
     for name, pieces in expected.items():
-        algo = cfg.with_algo(cfg.Config(), name).algo
+        config = cfg.with_algo(cfg.preset("predator-prey-paper"), name)
+        algo = config.algo
         assert (algo.mixer, algo.central, algo.weighting) == pieces
         assert algo.name == name
+        # The official alpha: qmix_w.yaml's w 0.5 for the ablations, else 0.1; IQL's anneal is
+        # iql_smac.yaml's 20k, every other algorithm keeps the preset's 50k.
+        assert algo.alpha == (0.5 if name.endswith("-no-central") else 0.1), name
+        assert config.exploration.epsilon_anneal_steps == (20_000 if name == "iql" else 50_000), name
+    # Switching algorithms does not carry the previous one's official settings along.
+    assert cfg.with_algo(cfg.with_algo(cfg.Config(), "ow-qmix-no-central"), "ow-qmix").algo.alpha == 0.1
+    # A later override still wins.
+    assert parse_train_args(["--algo", "ow-qmix-no-central", "--algo.alpha", "0.2"])[0].algo.alpha == 0.2
     custom = dataclasses.replace(cfg.ALGORITHMS["vdn"], weighting="ow")
     assert custom.name == "custom"
 

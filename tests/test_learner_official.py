@@ -29,7 +29,7 @@ SPEC = EnvSpec(num_agents=N_AGENTS, obs_dim=OBS, state_dim=STATE, num_actions=N_
 NET = NetworkConfig(agent_hidden=8, mixer_embed=4, hypernet_embed=8, central_agent_hidden=8,
                     central_mixer_hidden=16)
 GAMMA, ALPHA = 0.9, 0.3
-ALGOS = ["ow-qmix", "cw-qmix", "qmix", "vdn", "iql", "ow-qmix-no-central"]
+ALGOS = ["ow-qmix", "cw-qmix", "qmix", "vdn", "iql", "ow-qmix-no-central", "cw-qmix-no-central"]
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
 
@@ -112,7 +112,7 @@ def test_loss_and_every_gradient_equal_the_official_learner(algo_name, episodes)
     # The batch exercises what it is meant to: padding, both weight values, both kinds of ends.
     mask = np.asarray(pieces["mask"])
     assert 0 < mask.sum() < mask.size
-    if algo_name in ("ow-qmix", "cw-qmix", "ow-qmix-no-central"):
+    if algo_name in ("ow-qmix", "cw-qmix", "ow-qmix-no-central", "cw-qmix-no-central"):
         ws = np.asarray(pieces["ws"])[mask > 0]
         assert (ws == 1.0).any() and (ws == ALPHA).any(), algo_name
     assert np.isfinite(loss) and loss > 0
@@ -148,6 +148,10 @@ MUTANTS = {
         "w = losses.cw_weights(actions, greedy[:-1],",
         "w = losses.cw_weights(actions, masked_greedy(unroll_episodes(networks.agent, target_params['agent'], "
         "inputs), avail)[:-1],"),
+    "CW without Q-hat*: the target Q_tot of the greedy action at s'": (
+        "cw-qmix-no-central",
+        "next_value, current_greedy_value = target_greedy_value[1:], target_greedy_value[:-1]",
+        "next_value, current_greedy_value = target_greedy_value[1:], target_greedy_value[1:]"),
     "greedy action without the availability mask": (
         "qmix",
         "greedy = masked_greedy(jax.lax.stop_gradient(q), avail)",

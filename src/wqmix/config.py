@@ -100,7 +100,8 @@ class AlgoConfig:
     0; not the paper's OW). Default: paper's OW-QMIX."""
     alpha: float = 0.1
     """The weight given to the down-weighted transitions, in (0, 1]. Default: official
-    `w: 0.1` (called alpha in the paper); the paper's README uses 0.5 on 3s5z."""
+    `w: 0.1` (called alpha in the paper); the paper's README uses 0.5 on 3s5z, and `--algo`
+    gives the ablations (`*-no-central`) the official `qmix_w.yaml`'s 0.5."""
     gamma: float = 0.99
     """Discount factor in [0, 1]. Default: official."""
     td_lambda: float = 0.0
@@ -145,7 +146,8 @@ class AlgoConfig:
 
 DEFINING_FIELDS = ("mixer", "central", "weighting", "double_q", "target_update", "projector")
 """The fields `--algo NAME` sets (the whole projector section included), with the preset
-optimiser (`ALGORITHM_OPTIM`); the shared ones (alpha, gamma, ...) are kept."""
+optimiser (`ALGORITHM_OPTIM`) and official settings (`ALGORITHM_SETTINGS`); the other shared
+ones (gamma, ...) are kept."""
 
 _SEED_PROJECTOR = dict(mixer="qmix", central=False, double_q=False, target_update="soft")
 """The seed's code: QMIX mixer and agents, own target networks with their per-agent max,
@@ -157,8 +159,12 @@ ALGORITHMS: dict[str, AlgoConfig] = {
     "qmix": AlgoConfig(mixer="qmix", central=False, weighting="none"),
     "vdn": AlgoConfig(mixer="vdn", central=False, weighting="none"),
     "iql": AlgoConfig(mixer="none", central=False, weighting="none"),
-    # The paper's ablation: the OW weighting alone, targets from QMIX's own target networks.
+    # The paper's ablation: the OW weighting alone, targets from QMIX's own target networks
+    # (official `qmix_w.yaml`, `hysteretic_qmix: True`) ...
     "ow-qmix-no-central": AlgoConfig(mixer="qmix", central=False, weighting="ow"),
+    # ... and its CW twin (official `q_learner_w.py`, `hysteretic_qmix: False`): the greedy
+    # joint action's value is QMIX's own target Q_tot instead of Q-hat*'s.
+    "cw-qmix-no-central": AlgoConfig(mixer="qmix", central=False, weighting="cw"),
     # From the seed document, not the paper: its code (constant omega = 1, plain MSE) ...
     "projector-qmix": AlgoConfig(**_SEED_PROJECTOR, weighting="none",
                                  projector=ProjectorConfig(kind="state", omega="constant")),
@@ -260,6 +266,17 @@ ALGORITHM_OPTIM: dict[str, OptimConfig] = {
 }
 """Optimisers that come with an algorithm (`--algo NAME` sets them; every other algorithm gets
 `OptimConfig()`): the seed's Adam, lr 5e-4, weight decay 0, grad norm 10, PyTorch's eps 1e-8."""
+
+ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
+    "ow-qmix-no-central": {"algo.alpha": 0.5},
+    "cw-qmix-no-central": {"algo.alpha": 0.5},
+    "iql": {"exploration.epsilon_anneal_steps": 20_000},
+}
+"""Settings the official configs give an algorithm, which `--algo NAME` sets (later overrides
+win): the ablation's alpha 0.5 (official `qmix_w.yaml`, `w: 0.5`) and IQL's epsilon anneal over
+20k steps (official `iql_smac.yaml`; in the official code the algorithm's file overrides the
+environment's). Every other algorithm gets alpha 0.1 (official `ow_qmix.yaml`, `cw_qmix.yaml`)
+and keeps the anneal of its preset."""
 
 
 @dataclass(frozen=True)
@@ -487,9 +504,10 @@ def validate(config: Config) -> Config:
     _require(algo.central_loss_coef >= 0, "algo.central_loss_coef", algo.central_loss_coef, "must be >= 0")
     _positive(algo, "algo", "target_update_interval")
     _validate_projector(algo)
-    if algo.weighting == "cw":
-        _require(algo.central, "algo.weighting", algo.weighting,
-                 "CW weighting needs the central estimator (set algo.central true, or use weighting 'ow' or 'none')")
+    if algo.weighting == "cw":  # without Q-hat*, the value of the greedy action is the target mixer's
+        _require(algo.mixer != "none", "algo.weighting", algo.weighting,
+                 "CW weighting needs a mixer (Q_tot at the greedy joint action): set algo.mixer to 'qmix' or "
+                 "'vdn', or use weighting 'ow' or 'none'")
     if algo.central:
         _require(algo.mixer != "none", "algo.central", algo.central,
                  "the central estimator needs a mixer: set algo.mixer to 'qmix' or 'vdn', or algo.central false")
@@ -619,13 +637,19 @@ def with_env(config: Config, name: str) -> Config:
 
 def with_algo(config: Config, name: str) -> Config:
     """`config` with the algorithm's defining fields (`DEFINING_FIELDS`) set to the registered
-    algorithm `name` and its optimiser (`ALGORITHM_OPTIM`, else the official one); the shared
-    fields (alpha, gamma, ...) are kept."""
+    algorithm `name`, its optimiser (`ALGORITHM_OPTIM`, else the official one) and its alpha and
+    other official settings (`ALGORITHM_SETTINGS`, else alpha 0.1); the other shared fields
+    (gamma, ...) are kept."""
     if name not in ALGORITHMS:
         raise ConfigError("algo", name, "must be one of " + ", ".join(ALGORITHMS))
     preset = ALGORITHMS[name]
-    algo = dataclasses.replace(config.algo, **{f: getattr(preset, f) for f in DEFINING_FIELDS})
-    return dataclasses.replace(config, algo=algo, optim=ALGORITHM_OPTIM.get(name, OptimConfig()))
+    algo = dataclasses.replace(config.algo, **{f: getattr(preset, f) for f in DEFINING_FIELDS},
+                               alpha=AlgoConfig.alpha)
+    config = dataclasses.replace(config, algo=algo, optim=ALGORITHM_OPTIM.get(name, OptimConfig()))
+    for dotted, value in ALGORITHM_SETTINGS.get(name, {}).items():
+        section, key = dotted.split(".")
+        config = dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **{key: value})})
+    return config
 
 
 def preset(name: str) -> Config:

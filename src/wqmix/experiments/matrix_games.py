@@ -58,10 +58,10 @@ would take about 45 minutes for those two alone; at 2k (about 2,000 updates, 10 
 the whole suite takes about 20. `--episodes 10000` runs the paper's length."""
 
 SUITE_ALGORITHMS: tuple[str, ...] = (
-    "qmix", "vdn", "iql", "ow-qmix", "cw-qmix", "ow-qmix-no-central",
+    "qmix", "vdn", "iql", "ow-qmix", "cw-qmix", "ow-qmix-no-central", "cw-qmix-no-central",
     "projector-qmix", "projector-qmix-text", "projector-qmix-sa",
 )
-"""Every registered algorithm: the paper's, its ablation, and the seed's three variants."""
+"""Every registered algorithm: the paper's, its ablation (OW, and its CW twin), and the seed's three variants."""
 
 
 def uniform_greedy_joint_action(payoff: np.ndarray) -> tuple[int, int]:
