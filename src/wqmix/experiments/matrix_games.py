@@ -133,11 +133,12 @@ def optimal(payoffs: np.ndarray, greedy: np.ndarray) -> np.ndarray:
 
 def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: int = 20, num_seeds: int = 5,
               seed: int = 0, total_env_steps: int | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print, resume: bool = False) -> dict[str, Any]:
     """Train every algorithm on the hand-crafted and `num_random` random games x `num_seeds`
     seeds; write `results.json` and `results.md` under `out` (atomically) and return the
     results. Seeds are seed, seed + 1, ... (each run's key is `jax.random.key(seed + s)`); the
-    random games are drawn from `seed` as well."""
+    random games are drawn from `seed` as well. With `resume`, the algorithms `out/results.json`
+    holds for the same games, seeds and length are kept, not run again (`wqmix reproduce`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = list(HAND_CRAFTED) + [f"random-{i}" for i in range(num_random)]
@@ -151,8 +152,14 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
         "seed_claim": SEED_CLAIM,
         "algorithms": {},
     }
+    previous = json.loads((out / "results.json").read_text()) if resume and (out / "results.json").is_file() else {}
+    same = all(previous.get(k) == results[k] for k in ("games", "seeds", "total_env_steps")) if previous else False
     start = time.perf_counter()
     for algo in algos:
+        if same and algo in previous.get("algorithms", {}):
+            results["algorithms"][algo] = previous["algorithms"][algo]
+            log(f"{algo:<22} done before: optimal {results['algorithms'][algo]['optimal_fraction']:6.1%}")
+            continue
         t0 = time.perf_counter()
         runs = jax.device_get(make_suite_train(suite_config(algo, total_env_steps))(jnp.asarray(payoffs), keys))
         hits = optimal(payoffs, np.asarray(runs["greedy"]))

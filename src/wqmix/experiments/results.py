@@ -191,14 +191,29 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _read_curves(path: Path, seeds: list[int]) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], str]:
-    if not path.is_file():
-        return {}, "train_return"
-    rows = []
+def _read_csv_rows(path: Path) -> list[dict[str, Any]]:
+    """metrics.csv as rows of numbers (empty cells left out): what a committed run keeps."""
     try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise RunDirError(f"{path}: cannot read metrics.jsonl ({e.strerror or e})") from None
+        with open(path, newline="") as f:
+            return [{k: (int(v) if k in ("seed", "env_steps") else float(v)) for k, v in row.items() if v not in ("", None)}
+                    for row in csv.DictReader(f)]
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"{path}: cannot read metrics.csv ({e})") from None
+
+
+def _read_curves(path: Path, seeds: list[int]) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], str]:
+    """Curves from metrics.jsonl, else from metrics.csv beside it."""
+    rows: list[dict[str, Any]] = []
+    if not path.is_file():
+        if not path.with_suffix(".csv").is_file():
+            return {}, "train_return"
+        rows = _read_csv_rows(path.with_suffix(".csv"))
+        lines = []
+    else:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as e:
+            raise RunDirError(f"{path}: cannot read metrics.jsonl ({e.strerror or e})") from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -64,10 +64,14 @@ class Manifest:
         return cls(sweep_dir, data)
 
     @classmethod
-    def open(cls, sweep_dir: Path, spec: SweepSpec, trials: list[Trial], source: str | None) -> Manifest:
+    def open(cls, sweep_dir: Path, spec: SweepSpec, trials: list[Trial], source: str | None,
+             merge: bool = False) -> Manifest:
         """The manifest for running `trials` in `sweep_dir`: a new one, or the existing one when it
         holds the same trials (a rerun: done trials stay done, every other one becomes pending).
-        Raises ConfigError when the directory holds a different sweep."""
+        With `merge` (`wqmix reproduce`, whose trials have stable names), the existing manifest
+        may hold other trials too: they are kept as they are, and `trials` are added or rerun.
+        Raises ConfigError when the directory holds a different sweep, or a trial of the same
+        name with another config."""
         sweep_dir = Path(sweep_dir)
         # Through JSON, as the manifest stores it (tuples become lists), so reruns compare equal.
         entries = [{"id": t.id, "params": t.params, "config": json.loads(json.dumps(to_dict(t.config))),
@@ -77,20 +81,25 @@ class Manifest:
         if (sweep_dir / MANIFEST).exists():
             manifest = cls.read(sweep_dir)
             old = manifest.trials
-            if [e["id"] for e in entries] != list(old):
+            ids = [e["id"] for e in entries]
+            if ids != list(old) and not merge:
                 raise ConfigError("out", str(sweep_dir), f"holds a different sweep ({len(old)} trials, the spec has "
                                   f"{len(entries)}); use another --out")
             for entry in entries:
-                where = _first_difference(old[entry["id"]]["config"], entry["config"])
+                previous = old.get(entry["id"])
+                if previous is None:  # a trial new to this directory (merge)
+                    continue
+                where = _first_difference(previous["config"], entry["config"])
                 if where:
                     raise ConfigError("out", str(sweep_dir), f"holds a different sweep ({entry['id']} differs at "
                                       f"{where}); use another --out")
-                previous = old[entry["id"]]
                 finished = (sweep_dir / previous["run_dir"] / "summary.json").is_file()
                 if previous["status"] == "done" and finished:
                     entry.update(previous)
                 else:
                     entry.update({k: previous.get(k) for k in ("attempts", "worker")}, status="pending")
+            if merge:  # the directory's other trials stay as they are, first
+                entries = [t for i, t in old.items() if i not in set(ids)] + entries
             manifest.data["trials"] = entries
             manifest.trials = {e["id"]: e for e in entries}
             return manifest

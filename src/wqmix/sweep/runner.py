@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from wqmix.config import from_dict
 from wqmix.run_dir import prepare_run_dir, write_json_atomic, write_text_atomic
 from wqmix.experiments.results import params_label
-from wqmix.sweep.manifest import Manifest, now
+from wqmix.sweep.manifest import STATUSES, Manifest, now
 from wqmix.sweep.spec import SweepSpec, Trial, expand
 
 #: Files a finished trial sends back to the driver (small; never checkpoints), so results reach
@@ -82,8 +82,11 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None,
               max_concurrent: int | None = None, console: Console | None = None,
-              source: str | None = None) -> Manifest:
+              source: str | None = None, trials: list[Trial] | None = None, merge: bool = False) -> Manifest:
     """Run every trial of `spec` not done yet under `sweep_dir` on Ray and return the manifest.
+
+    `trials`: run these instead of `expand(spec)` (`wqmix reproduce` names its own); `merge`:
+    the directory may hold other trials, which are kept (`Manifest.open`).
 
     `address`: a Ray cluster to join (else `RAY_ADDRESS`, else a local cluster is started for
     this sweep and stopped after it; when Ray is already initialised in this process, that
@@ -91,11 +94,10 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None
     many as the cluster's CPUs and GPUs hold). Raises SweepInterrupted on Ctrl-C."""
     console = console or Console(stderr=True)
     sweep_dir = prepare_run_dir(Path(sweep_dir))
-    trials = {t.id: t for t in expand(spec)}
-    manifest = Manifest.open(sweep_dir, spec, list(trials.values()), source)
+    trials = {t.id: t for t in (expand(spec) if trials is None else trials)}
+    manifest = Manifest.open(sweep_dir, spec, list(trials.values()), source, merge=merge)
     manifest.save()
-    todo = [trials[i] for i, entry in manifest.trials.items() if entry["status"] != "done"]
-    done_before = len(trials) - len(todo)
+    todo = [trials[i] for i in trials if manifest.trials[i]["status"] != "done"]
     if not todo:
         console.print(f"sweep {spec.name}: all {len(trials)} trials are done; nothing to run ({sweep_dir})")
         return manifest
@@ -108,7 +110,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None
     if own_cluster:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     try:
-        return _drive(ray, spec, manifest, todo, done_before, max_concurrent, console, source)
+        return _drive(ray, spec, manifest, list(trials), todo, max_concurrent, console, source)
     finally:
         if own_cluster:
             ray.shutdown()
@@ -124,8 +126,9 @@ def _capacity(ray, spec: SweepSpec, max_concurrent: int | None) -> int:
     return max(int(fits), 1)
 
 
-def _drive(ray, spec: SweepSpec, manifest: Manifest, todo: list[Trial], done_before: int,
+def _drive(ray, spec: SweepSpec, manifest: Manifest, ids: list[str], todo: list[Trial],
            max_concurrent: int | None, console: Console, source: str | None) -> Manifest:
+    """Run `todo` (of the trials `ids` this call is about) to the end, or until Ctrl-C."""
     options: dict[str, Any] = {"num_cpus": spec.resources.cpus, "num_gpus": spec.resources.gpus, "max_retries": 0}
     if 0 < spec.resources.gpus < 1:  # JAX would preallocate 75% of the GPU in each process sharing it
         options["runtime_env"] = {"env_vars": {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 * spec.resources.gpus:.3f}"}}
@@ -133,7 +136,11 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, todo: list[Trial], done_bef
     capacity = _capacity(ray, spec, max_concurrent)
     queue = collections.deque(todo)
     running: dict[Any, Trial] = {}
-    total = len(manifest.trials)
+    total = len(ids)
+
+    def counts() -> dict[str, int]:
+        counted = collections.Counter(manifest.trials[i]["status"] for i in ids)
+        return {status: counted[status] for status in STATUSES}
     compile_cache = str((manifest.sweep_dir / COMPILE_CACHE).resolve())
 
     def say(trial: Trial, text: str) -> None:
@@ -194,7 +201,7 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, todo: list[Trial], done_bef
     console.print(f"sweep {spec.name}: {total} trials x {spec.base.num_seeds} seeds, {len(todo)} to run, "
                   f"{capacity} at a time -> {manifest.sweep_dir}")
     with progress:
-        bar = progress.add_task("trials", total=total, completed=done_before)
+        bar = progress.add_task("trials", total=total, completed=counts()["done"])
         try:
             while queue or running:
                 while queue and len(running) < capacity:
@@ -202,14 +209,14 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, todo: list[Trial], done_bef
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 for ref in ready:
                     finish(ref)
-                progress.update(bar, completed=manifest.counts()["done"])
+                progress.update(bar, completed=counts()["done"])
         except KeyboardInterrupt:
             console.print("interrupted: the running trials save a checkpoint at their next chunk end and stop "
                           "(Ctrl-C again: stop them now); run the same command again to continue")
             _stop(ray, running, finish, manifest)
             raise SweepInterrupted() from None
-    counts = manifest.counts()
-    console.print(f"sweep {spec.name}: {counts['done']} done, {counts['failed']} failed of {total} "
+    final = counts()
+    console.print(f"sweep {spec.name}: {final['done']} done, {final['failed']} failed of {total} "
                   f"-> {manifest.path}")
     return manifest
 

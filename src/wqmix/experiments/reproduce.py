@@ -1,0 +1,392 @@
+"""`wqmix reproduce EXPERIMENT`: the paper's experiments (and the seed document's claims), each a
+grid of ordinary run directories (algorithms x seeds x settings) run as a sweep on Ray, and a
+report beside the published numbers.
+
+Every trial has a stable name (`ow-qmix-p-2-seed0`, `qmix-3m-seed1`, `cw-qmix`), so running a
+part of the grid (`--algos`, `--seeds`) and later the rest fills one directory: finished trials
+are kept, interrupted ones resume from their checkpoints (`Manifest.open(merge=True)`). The
+report step (`report`) reads whatever is finished and says what is missing.
+
+Imports no JAX: the grid, its time estimate and the report are quick (`--dry-run`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from wqmix import config as cfg
+from wqmix.errors import ConfigError
+from wqmix.run_dir import write_json_atomic, write_text_atomic
+from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial, _with_fields
+
+PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
+"""The paper's miscapture punishments (Fig. 2); -2 is its hardest and our default."""
+
+SMAX_MAPS_OF_THE_PAPER = ("3m", "2s3z", "3s5z", "5m_vs_6m", "3s5z_vs_3s6z", "6h_vs_8z")
+"""SMAC maps of the paper and of the seed's table that SMAX has (checked against jaxmarl's
+`MAP_NAME_TO_SCENARIO` when a map is chosen)."""
+
+NOT_IN_SMAX = {
+    "MMM": "SMAX's MMM has no medivac that heals (the seed's table reports MMM)",
+    "1c3s5z": "SMAX has no colossus",
+    "corridor": "SMAX has no terrain (corridor's choke point)",
+}
+"""Maps of the paper or the seed's table without a faithful SMAX counterpart, and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """A number reported elsewhere, shown beside ours in the report."""
+
+    source: str
+    """Who reported it: "paper" (Rashid et al. 2020), "public run of the official code", "seed"."""
+    algo: str
+    setting: str
+    """The setting label it belongs to ("p=-2", "3m", ... or "" for the experiment's only one)."""
+    value: str
+    """As reported, with its unit ("≈ 40", "97%", "optimal")."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One environment setting of an experiment: a label and the config fields it sets."""
+
+    label: str
+    """In trial names and report headings: "" (the only setting), "p-2", "3m", ..."""
+    title: str
+    """Human heading: "punishment p = -2", "SMAX 3m"."""
+    overrides: dict[str, Any]
+    """Dotted config fields, applied after the algorithm (so they win over its settings)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    preset: str | None
+    """The `cfg.PRESETS` entry the trials start from (None: `official_defaults(env)`)."""
+    env: str
+    overrides: dict[str, Any]
+    """Fields every trial sets (dotted)."""
+    algos: tuple[str, ...]
+    seeds: int
+    """Seeds per algorithm and setting by default."""
+    seeds_together: bool
+    """True: one trial per algorithm trains all its seeds vmapped (cheap envs); False: one trial
+    per seed (they then spread over cores and cluster nodes)."""
+    published: tuple[Published, ...]
+    protocol: str
+    """The paper's protocol in words, for the report's first lines."""
+    paper_steps: int
+    """Env steps per seed of the paper's protocol (the report says when ours are fewer)."""
+    reference_trial_s: dict[str, float]
+    """Seconds one trial took here (2 cores, measured; key "central" for OW/CW-QMIX, "other" for
+    the rest) at the default settings: the time estimate's base."""
+
+
+def _central(algo: str) -> bool:
+    return cfg.ALGORITHMS[algo].central
+
+
+PAPER_ALGOS = ("ow-qmix", "cw-qmix", "qmix", "vdn", "iql", "ow-qmix-no-central", "cw-qmix-no-central",
+               "projector-qmix", "projector-qmix-text", "projector-qmix-sa")
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "matrix-game": Experiment(
+        name="matrix-game",
+        description="the paper's non-monotonic matrix game (Table 1), uniform exploration, 10k episodes",
+        preset="matrix-game-paper", env="matrix-game", overrides={},
+        algos=PAPER_ALGOS, seeds=5, seeds_together=True,
+        published=(
+            Published("paper", "ow-qmix", "", "recovers the optimal (0, 0) = 8"),
+            Published("paper", "cw-qmix", "", "recovers the optimal (0, 0) = 8"),
+            Published("paper", "qmix", "", "fails: settles on the 0-valued joint actions"),
+            Published("paper", "vdn", "", "fails"),
+        ),
+        protocol="the paper's: 10k one-step episodes, epsilon = 1 throughout, official learning settings",
+        # docs/results/matrix-game-paper summary.json files (compile + run, 5 seeds vmapped).
+        paper_steps=10_000, reference_trial_s={"central": 85.0, "other": 40.0},
+    ),
+    "predator-prey": Experiment(
+        name="predator-prey",
+        description="predator-prey with miscapture punishment (paper Fig. 2; official pred_prey_punish.yaml)",
+        preset="predator-prey-paper", env="predator-prey", overrides={},
+        algos=("ow-qmix", "cw-qmix", "qmix", "vdn", "projector-qmix"), seeds=3, seeds_together=False,
+        published=(
+            Published("paper", "ow-qmix", "p-2", "≈ 40 (Fig. 2, read off the plot)"),
+            Published("paper", "cw-qmix", "p-2", "≈ 40 (Fig. 2, read off the plot)"),
+            Published("paper", "qmix", "p-2", "fails to learn (Fig. 2)"),
+            Published("public run of the official code", "ow-qmix", "p-2", "≈ 37"),
+            Published("public run of the official code", "cw-qmix", "p-2", "≈ 37"),
+            Published("public run of the official code", "qmix", "p-2", "≈ 34"),
+        ),
+        protocol="the paper's: 8 agents, 8 prey, epsilon 1 -> 0.05 over 50k steps, alpha 0.1, replay 5000, "
+                 "batch 32, one update per episode, 1M env steps, 16 greedy test episodes every 10k steps",
+        # OW-QMIX seed 0 at p = -2, 1M steps, measured here (2 cores, nothing else heavy running).
+        paper_steps=1_000_000, reference_trial_s={"central": 4500.0, "other": 2300.0},
+    ),
+    "smax": Experiment(
+        name="smax",
+        description="SMAX battles (JaxMARL's SMAC re-implementation), test win rate",
+        preset=None, env="smax",
+        # Official sc2.yaml: t_max 2M, 32 greedy test episodes every 10k steps.
+        overrides={"train.total_env_steps": 2_000_000, "log.test_interval": 10_000, "log.test_episodes": 32},
+        algos=("ow-qmix", "cw-qmix", "qmix", "projector-qmix"), seeds=3, seeds_together=False,
+        published=(
+            Published("seed", "qmix", "2s3z", "95% (SMAC, not SMAX)"),
+            Published("seed", "ow-qmix", "2s3z", "97% (SMAC, not SMAX; 'WQMIX')"),
+            Published("seed", "qmix", "3s5z", "90% (SMAC, not SMAX)"),
+            Published("seed", "ow-qmix", "3s5z", "95% (SMAC, not SMAX; 'WQMIX')"),
+        ),
+        protocol="the official SMAC settings (sc2.yaml, ow_qmix.yaml): epsilon over 50k steps, 2M env steps, "
+                 "32 greedy test episodes every 10k steps; SMAX numbers are not comparable to SMAC's",
+        # A rough figure: not yet measured at this protocol (performance.md has 16 battles per update).
+        paper_steps=2_000_000, reference_trial_s={"central": 6000.0, "other": 3000.0},
+    ),
+}
+"""The experiments `wqmix reproduce` runs (matrix-games, the projector issue's suite, is run by
+`wqmix.experiments.matrix_games` and added by the CLI)."""
+
+
+def settings(experiment: Experiment, punishments: Sequence[float] | None = None,
+             epsilon_anneal: int | None = None, maps: Sequence[str] | None = None) -> list[Setting]:
+    """The settings the options select. Raises ConfigError naming the option."""
+    anneal = {} if epsilon_anneal is None else {"exploration.epsilon_anneal_steps": epsilon_anneal}
+    suffix = "" if epsilon_anneal is None else f"-eps{epsilon_anneal}"
+    if experiment.name == "predator-prey":
+        chosen = list(punishments) if punishments else [-2.0]
+        for p in chosen:
+            if not (math.isfinite(p) and p <= 0):
+                raise ConfigError("punishment", p, "must be a number <= 0 (the paper: 0, -0.5, -1, -1.5, -2)")
+        return [Setting(f"p{p:g}{suffix}", f"punishment p = {p:g}" + (f", epsilon over {epsilon_anneal:,} steps"
+                                                                     if epsilon_anneal else ""),
+                        {"env.punishment": float(p), **anneal}) for p in chosen]
+    if punishments:
+        raise ConfigError("punishment", list(punishments), "only predator-prey has a miscapture punishment")
+    if experiment.name == "smax":
+        chosen = list(maps) if maps else ["3m"]
+        for m in chosen:
+            if m in NOT_IN_SMAX:
+                raise ConfigError("map", m, f"has no SMAX counterpart: {NOT_IN_SMAX[m]}")
+        return [Setting(f"{m}{suffix}", f"SMAX {m}", {"env.map": m, **anneal}) for m in chosen]
+    if maps:
+        raise ConfigError("map", list(maps), "only smax has maps")
+    return [Setting(suffix.lstrip("-"), "", anneal)]
+
+
+def trial_id(algo: str, setting: Setting, seed: int | None) -> str:
+    parts = [algo] + ([setting.label] if setting.label else []) + ([f"seed{seed}"] if seed is not None else [])
+    return "-".join(parts)
+
+
+def trials(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], seeds: int,
+           first_seed: int = 0) -> list[Trial]:
+    """One validated trial per (setting, algorithm[, seed]), named by `trial_id`."""
+    base = cfg.preset(experiment.preset) if experiment.preset else cfg.official_defaults(experiment.env)
+    out = []
+    for setting in chosen:
+        for algo in algos:
+            fields = {"algo.name": algo, **experiment.overrides, **setting.overrides, "log.quiet": True}
+            config = _with_fields(base, fields, trial_id(algo, setting, None))
+            params = {"algo.name": algo, **({"setting": setting.label} if setting.label else {})}
+            if experiment.seeds_together:
+                config = cfg.validate(dataclasses.replace(config, seed=first_seed, num_seeds=seeds))
+                out.append(Trial(trial_id(algo, setting, None), params, config))
+            else:
+                for seed in range(first_seed, first_seed + seeds):
+                    one = cfg.validate(dataclasses.replace(config, seed=seed, num_seeds=1))
+                    out.append(Trial(trial_id(algo, setting, seed), {**params, "seed": seed}, one))
+    return out
+
+
+def sweep_spec(experiment: Experiment, argv: Sequence[str], base: cfg.Config) -> SweepSpec:
+    """The sweep the trials run under (`base`: a trial's config, for the seeds it shows): one CPU
+    per trial, the default retries."""
+    return SweepSpec(name=f"reproduce-{experiment.name}", base=base, overrides={}, grid={}, space={},
+                     samples=1, random_seed=0, resources=Resources(cpus=1.0, gpus=0.0), retries=DEFAULT_RETRIES,
+                     data={"reproduce": experiment.name, "argv": list(argv)})
+
+
+# --------------------------------------------------------------------------------------------
+# Time estimate
+
+
+def calibration_s(repeats: int = 5) -> float:
+    """Seconds of a fixed float32 workload shaped like an update's products (the fastest of
+    `repeats`): how fast this machine is against the one `reference_trial_s` was measured on."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2048, 256), np.float32), rng.standard_normal((256, 256), np.float32)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        x = a
+        for _ in range(20):
+            x = np.maximum(x @ b, 0.0) * 0.05
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+REFERENCE_CALIBRATION_S = 0.05
+"""`calibration_s()` on the machine `reference_trial_s` was measured on (2 cores). Ours, measured."""
+
+
+def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[str, float], cores: int,
+               calibration: float) -> float:
+    """Wall seconds for `todo` on `cores` cores: each trial's reference time, from finished trials
+    of the same algorithm in this directory when there are some (`done_s`, measured here), else
+    `reference_trial_s` scaled by this machine's `calibration`; the references are 2-core figures,
+    so the total is spread over `cores / 2` such machines."""
+    total = 0.0
+    for trial in todo:
+        algo = trial.params["algo.name"]
+        measured = [s for i, s in done_s.items() if i.startswith(algo + "-") or i == algo]
+        if measured:
+            total += float(np.mean(measured))
+        else:
+            ref = experiment.reference_trial_s["central" if _central(algo) else "other"]
+            total += ref * calibration / REFERENCE_CALIBRATION_S
+    return total / max(cores / 2.0, 1.0)
+
+
+def describe_grid(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], seeds: int,
+                  all_trials: list[Trial], todo: list[Trial], estimate: float) -> str:
+    steps = all_trials[0].config.train.total_env_steps if all_trials else 0
+    lines = [f"reproduce {experiment.name}: {experiment.description}",
+             f"  settings: {', '.join(s.title or '(default)' for s in chosen)}",
+             f"  algorithms: {', '.join(algos)}",
+             f"  seeds: {seeds} per algorithm and setting"
+             + (" (trained together, vmapped)" if experiment.seeds_together else " (one trial each)"),
+             f"  env steps per seed: {steps:,}",
+             f"  trials: {len(all_trials)}, of which {len(todo)} to run",
+             f"  estimated wall time here: {_duration(estimate)} ({os.cpu_count()} cores)"]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def _trial_runs(out: Path, manifest_trials: dict[str, dict[str, Any]], ids: list[str]):
+    from wqmix.experiments.results import RunDirError, load_run
+
+    runs, missing = {}, []
+    for i in ids:
+        entry = manifest_trials.get(i)
+        path = out / (entry["run_dir"] if entry else f"trials/{i}")
+        try:
+            runs[i] = load_run(path)
+        except RunDirError:
+            missing.append(i)
+    return runs, missing
+
+
+def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequence[str], seeds: int,
+           all_trials: list[Trial], command: str, wall_s: float | None = None) -> dict[str, Any]:
+    """Write `report.md`, `report.json` and the curves (`curves.png`, `curves.pdf`) under `out`
+    from the finished trials among `all_trials`, and return the report's data."""
+    from wqmix.experiments.results import format_markdown, plot_curves, results_table
+
+    out = Path(out)
+    manifest = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {"trials": []}
+    entries = {t["id"]: t for t in manifest["trials"]}
+    runs, missing = _trial_runs(out, entries, [t.id for t in all_trials])
+    by_id = {t.id: t for t in all_trials}
+    steps = all_trials[0].config.train.total_env_steps if all_trials else 0
+
+    first = (f"**{len(runs)} of {len(all_trials)} trials finished**: {seeds} seed(s) per algorithm and setting, "
+             f"{steps:,} env steps per seed (the paper's protocol: {experiment.paper_steps:,}"
+             + (", so FEWER steps here" if steps < experiment.paper_steps else "") + ").")
+    if missing:
+        first += f" Missing: {', '.join(missing)}."
+    lines = [f"# Reproduction: {experiment.name}", "", first, "",
+             f"Protocol: {experiment.protocol}.", ""]
+    data: dict[str, Any] = {"experiment": experiment.name, "trials": len(all_trials), "finished": sorted(runs),
+                            "missing": missing, "seeds": seeds, "env_steps": steps, "settings": {}}
+    curve_runs = []
+    for setting in chosen:
+        ids = [t.id for t in all_trials if t.params.get("setting", "") == setting.label]
+        done = [dataclasses.replace(runs[i], env=setting.title or experiment.name) for i in ids if i in runs]
+        curve_runs += [r for r in done if r.curves]
+        lines += [f"## {setting.title or experiment.description}", ""]
+        if not done:
+            lines += ["No trial of this setting has finished yet.", ""]
+            data["settings"][setting.label] = {"rows": []}
+            continue
+        rows = results_table(done)
+        lines.append(format_markdown(rows, digits=3 if rows[0].metric == "test_win_rate" else 2))
+        if experiment.name == "matrix-game":
+            lines += _matrix_game_section(done)
+        published = [p for p in experiment.published if p.setting == setting.label]
+        if published:
+            lines += ["Published, beside ours:", "", "| algo | ours (mean of final greedy tests) | source | reported |",
+                      "|---|---:|---|---|"]
+            ours = {r.algo: r.mean for r in rows}
+            for p in published:
+                lines.append(f"| {p.algo} | {ours[p.algo]:.2f} | {p.source} | {p.value} |" if p.algo in ours
+                             else f"| {p.algo} | (not run) | {p.source} | {p.value} |")
+            lines.append("")
+        per_seed = {i: runs[i].scores for i in ids if i in runs}
+        data["settings"][setting.label] = {
+            "title": setting.title, "rows": [dataclasses.asdict(r) for r in rows], "per_trial": per_seed,
+            "published": [dataclasses.asdict(p) for p in published]}
+    if curve_runs:
+        plot_curves(curve_runs, out / "curves")
+        lines += ["![learning curves](curves.png) (also curves.pdf): mean greedy test return (win rate on "
+                  "SMAX) over seeds, shaded 95% bootstrap CI.", ""]
+    run_s = {i: (entries.get(i) or {}).get("run_s") for i in runs}
+    trial_s = sum(s for s in run_s.values() if s)
+    meta = _first_meta(out, entries, list(runs))
+    lines += ["## How this was made", "", f"Command: `{command}`", "",
+              f"Trial time (training, summed over trials): {_duration(trial_s)}"
+              + (f"; this command's wall time: {_duration(wall_s)}" if wall_s is not None else "") + ".", "",
+              f"Hardware: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+              f"JAX backend {meta.get('jax_backend', '?')}.", "",
+              "Packages: " + ", ".join(f"{k} {v}" for k, v in (meta.get("packages") or {}).items()) + ".", "",
+              "Per trial (config.json, summary.json, metrics.csv) under `trials/`; the manifest is `sweep.json`."]
+    data.update(command=command, trial_s=round(trial_s, 1), wall_s=wall_s, packages=meta.get("packages"),
+                hardware={"machine": platform.machine(), "cores": os.cpu_count()})
+    write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
+    write_json_atomic(out / "report.json", data)
+    return data
+
+
+def _first_meta(out: Path, entries: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, Any]:
+    for i in ids:
+        path = out / (entries.get(i, {}).get("run_dir") or f"trials/{i}") / "meta.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return {}
+
+
+def _matrix_game_section(runs) -> list[str]:
+    """Optimal in k/n seeds, and the learned Q_tot of the first seed, per algorithm."""
+    lines = ["| algo | greedy joint action (0, 0) | seeds |", "|---|---:|---|"]
+    tables = []
+    for run in sorted(runs, key=lambda r: r.algo):
+        summary = json.loads((run.path / "summary.json").read_text())
+        greedy = [tuple(e.get("greedy_joint_action") or ()) for e in summary["per_seed"]]
+        lines.append(f"| {run.algo} | {sum(g == (0, 0) for g in greedy)}/{len(greedy)} | "
+                     + ", ".join(str(g) for g in greedy) + " |")
+        first = summary["per_seed"][0]
+        for key, name in (("q_tot", "Q_tot"), ("q_central", "Q-hat*")):
+            if first.get(key):
+                tables.append(f"{run.algo}, {name} of seed {first['seed']}: "
+                              + "; ".join("[" + ", ".join(f"{v:.1f}" for v in row) + "]" for row in first[key]))
+    return lines + [""] + [f"- {t}" for t in tables] + [""]
