@@ -131,6 +131,24 @@ def optimal(payoffs: np.ndarray, greedy: np.ndarray) -> np.ndarray:
     return earned >= payoffs.reshape(payoffs.shape[0], -1).max(axis=1)[:, None] - 1e-6
 
 
+def done_algorithms(out: Path, num_random: int = 20, num_seeds: int = 5, seed: int = 0,
+                    total_env_steps: int | None = None) -> list[str]:
+    """The algorithms `out/results.json` holds for these games, seeds and each one's current
+    config: those `run_suite(..., resume=True)` keeps."""
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        return []
+    previous = json.loads(path.read_text())
+    games = np.concatenate([np.asarray(list(HAND_CRAFTED.values()), np.float32),
+                            random_games(num_random, seed)]).astype(np.float32)
+    if (previous.get("seeds") != [seed + s for s in range(num_seeds)]
+            or previous.get("total_env_steps") != (SUITE_EPISODES if total_env_steps is None else total_env_steps)
+            or list(previous.get("games", {}).values()) != games.tolist()):
+        return []
+    return [algo for algo, entry in previous.get("algorithms", {}).items()
+            if entry.get("config") == json.loads(json.dumps(cfg.to_dict(suite_config(algo, total_env_steps))))]
+
+
 def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: int = 20, num_seeds: int = 5,
               seed: int = 0, total_env_steps: int | None = None,
               log: Callable[[str], None] = print, resume: bool = False) -> dict[str, Any]:
@@ -138,7 +156,7 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
     seeds; write `results.json` and `results.md` under `out` (atomically) and return the
     results. Seeds are seed, seed + 1, ... (each run's key is `jax.random.key(seed + s)`); the
     random games are drawn from `seed` as well. With `resume`, the algorithms `out/results.json`
-    holds for the same games, seeds and length are kept, not run again (`wqmix reproduce`)."""
+    holds for the same games, seeds and config are kept, not run again (`wqmix reproduce`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = list(HAND_CRAFTED) + [f"random-{i}" for i in range(num_random)]
@@ -152,16 +170,17 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
         "seed_claim": SEED_CLAIM,
         "algorithms": {},
     }
-    previous = json.loads((out / "results.json").read_text()) if resume and (out / "results.json").is_file() else {}
-    same = all(previous.get(k) == results[k] for k in ("games", "seeds", "total_env_steps")) if previous else False
+    keep = done_algorithms(out, num_random, num_seeds, seed, total_env_steps) if resume else []
+    previous = json.loads((out / "results.json").read_text()) if keep else {}
     start = time.perf_counter()
     for algo in algos:
-        if same and algo in previous.get("algorithms", {}):
+        config = suite_config(algo, total_env_steps)
+        if algo in keep:
             results["algorithms"][algo] = previous["algorithms"][algo]
             log(f"{algo:<22} done before: optimal {results['algorithms'][algo]['optimal_fraction']:6.1%}")
             continue
         t0 = time.perf_counter()
-        runs = jax.device_get(make_suite_train(suite_config(algo, total_env_steps))(jnp.asarray(payoffs), keys))
+        runs = jax.device_get(make_suite_train(config)(jnp.asarray(payoffs), keys))
         hits = optimal(payoffs, np.asarray(runs["greedy"]))
         # 95% CI: stratified bootstrap over seeds within each game (rliable's StratifiedBootstrap).
         lo, hi = stratified_bootstrap_ci({n: hits[i].astype(float) for i, n in enumerate(names)}, np.mean, seed=seed)
@@ -172,6 +191,7 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
             "greedy": np.asarray(runs["greedy"]).tolist(),
             "q_tot": np.round(np.asarray(runs["q_tot"]), 3).tolist(),
             "wall_s": round(time.perf_counter() - t0, 1),
+            "config": json.loads(json.dumps(cfg.to_dict(config))),
         }
         log(f"{algo:<22} optimal {hits.mean():6.1%}  [{lo:.1%}, {hi:.1%}]  ({time.perf_counter() - t0:.0f} s)")
         write_results_json(out / "results.json", results)  # after every algorithm: nothing lost

@@ -19,7 +19,7 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -307,7 +307,6 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     manifest = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {"trials": []}
     entries = {t["id"]: t for t in manifest["trials"]}
     runs, missing = _trial_runs(out, entries, [t.id for t in all_trials])
-    by_id = {t.id: t for t in all_trials}
     steps = all_trials[0].config.train.total_env_steps if all_trials else 0
 
     first = (f"**{len(runs)} of {len(all_trials)} trials finished**: {seeds} seed(s) per algorithm and setting, "

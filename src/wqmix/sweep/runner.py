@@ -20,7 +20,6 @@ import collections
 import os
 import socket
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 

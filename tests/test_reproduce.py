@@ -1,0 +1,159 @@
+"""`wqmix reproduce`: the grids, stable trial names, merging parts of a grid, the time estimate and
+the report. No training here (the sweep runner has its own tests); trials are written by hand."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from wqmix import config as cfg
+from wqmix.cli import parse_train_args
+from wqmix.errors import ConfigError
+from wqmix.experiments import reproduce as rep
+from wqmix.sweep.manifest import Manifest
+
+
+def wqmix(*argv):
+    return subprocess.run([sys.executable, "-m", "wqmix.cli", *argv], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("experiment,expected", [
+    ("matrix-game", "trials: 10, of which 10 to run"),
+    ("matrix-games", "25 games (5 hand-crafted, 20 random) x 5 seeds x 10 algorithms"),
+    ("predator-prey", "trials: 15, of which 15 to run"),
+    ("smax", "trials: 12, of which 12 to run"),
+])
+def test_dry_run_prints_the_grid_and_an_estimate(experiment, expected, tmp_path):
+    result = wqmix("reproduce", experiment, "--dry-run", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout and "estimated wall time here" in result.stdout
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    for argv, field in ((["smax", "--map", "MMM"], "map = 'MMM' is invalid: has no SMAX counterpart"),
+                        (["matrix-game", "--punishment", "-1"], "only predator-prey has a miscapture punishment"),
+                        (["predator-prey", "--punishment", "1"], "'1' is invalid: must be a number <= 0")):
+        result = wqmix("reproduce", *argv, "--dry-run", "--out", str(tmp_path))
+        assert result.returncode == 2 and field in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def predator_prey_trials(algos=("ow-qmix", "cw-qmix"), seeds=2, first_seed=0, punishments=(-2.0, -1.0)):
+    experiment = rep.EXPERIMENTS["predator-prey"]
+    return rep.trials(experiment, rep.settings(experiment, punishments), algos, seeds, first_seed)
+
+
+def test_trials_are_named_stably_with_the_official_settings():
+    trials = {t.id: t for t in predator_prey_trials()}
+    assert list(trials) == ["ow-qmix-p-2-seed0", "ow-qmix-p-2-seed1", "cw-qmix-p-2-seed0", "cw-qmix-p-2-seed1",
+                            "ow-qmix-p-1-seed0", "ow-qmix-p-1-seed1", "cw-qmix-p-1-seed0", "cw-qmix-p-1-seed1"]
+    # A trial is the run `wqmix train` makes from the paper preset (1M steps, tests every 10k).
+    train, _, _ = parse_train_args(["--preset", "predator-prey-paper", "--algo", "cw-qmix", "--seed", "1", "--quiet"])
+    assert trials["cw-qmix-p-2-seed1"].config == train
+    assert trials["ow-qmix-p-1-seed0"].config.env.punishment == -1.0
+    # A part of the grid run later has the same names and configs: they merge into one directory.
+    part = {t.id: t for t in predator_prey_trials(algos=("cw-qmix",), seeds=1, first_seed=1, punishments=(-1.0,))}
+    assert list(part) == ["cw-qmix-p-1-seed1"] and part["cw-qmix-p-1-seed1"].config == trials["cw-qmix-p-1-seed1"].config
+    # The ablations take the official alpha 0.5; --epsilon-anneal is applied after the algorithm.
+    experiment = rep.EXPERIMENTS["predator-prey"]
+    ablation, = rep.trials(experiment, rep.settings(experiment, None, 1_000_000), ["cw-qmix-no-central"], 1)
+    assert ablation.id == "cw-qmix-no-central-p-2-eps1000000-seed0"
+    assert ablation.config.algo.alpha == 0.5 and ablation.config.exploration.epsilon_anneal_steps == 1_000_000
+    # The matrix game trains a trial's seeds together.
+    mg = rep.EXPERIMENTS["matrix-game"]
+    ow, = rep.trials(mg, rep.settings(mg), ["ow-qmix"], 5)
+    assert ow.id == "ow-qmix" and ow.config.num_seeds == 5 and ow.config.train.total_env_steps == 10_000
+
+
+def finish(sweep_dir, trial, scores, curve):
+    """A finished trial's files, as a run writes them: summary.json and metrics.csv."""
+    run_dir = sweep_dir / "trials" / trial.id
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(trial.config)))
+    per_seed = [{"seed": s, "greedy_return": v, "test_episodes": 16} for s, v in scores.items()]
+    (run_dir / "summary.json").write_text(json.dumps({"algo": trial.config.algo.name, "env": "predator-prey",
+                                                      "seeds": list(scores), "per_seed": per_seed}))
+    with open(run_dir / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["seed", "env_steps", "train_return", "test_return"])
+        writer.writeheader()
+        for seed in scores:
+            for step, value in curve:
+                writer.writerow({"seed": seed, "env_steps": step, "train_return": value, "test_return": value})
+
+
+def test_parts_of_a_grid_merge_into_one_manifest(tmp_path):
+    spec = rep.sweep_spec(rep.EXPERIMENTS["predator-prey"], [], cfg.Config())
+    first = predator_prey_trials(algos=("ow-qmix",), seeds=1, punishments=(-2.0,))
+    manifest = Manifest.open(tmp_path, spec, first, "first part", merge=True)
+    manifest.save()
+    finish(tmp_path, first[0], {0: 35.0}, [(10_000, 1.0)])
+    manifest.update(first[0].id, status="done", run_s=100.0)
+    # The rest of the grid, later: the finished trial stays done, the others are added.
+    rest = predator_prey_trials(algos=("ow-qmix", "cw-qmix"), seeds=1, punishments=(-2.0,))
+    merged = Manifest.open(tmp_path, spec, rest[1:], "second part", merge=True)
+    assert list(merged.trials) == ["ow-qmix-p-2-seed0", "cw-qmix-p-2-seed0"]
+    assert merged.trials["ow-qmix-p-2-seed0"]["status"] == "done" and merged.trials["ow-qmix-p-2-seed0"]["run_s"] == 100
+    assert merged.trials["cw-qmix-p-2-seed0"]["status"] == "pending"
+    # Asking again for a finished trial keeps it done; the same name with another config is refused.
+    again = Manifest.open(tmp_path, spec, rest, "again", merge=True)
+    assert again.trials["ow-qmix-p-2-seed0"]["status"] == "done"
+    other = [rep.Trial(first[0].id, first[0].params, cfg.apply_override(first[0].config, "algo.gamma", "0.9"))]
+    with pytest.raises(ConfigError, match="ow-qmix-p-2-seed0 differs at algo.gamma"):
+        Manifest.open(tmp_path, spec, other, "conflict", merge=True)
+    # Without merge (a plain sweep) another set of trials is a different sweep.
+    with pytest.raises(ConfigError, match="holds a different sweep"):
+        Manifest.open(tmp_path, spec, rest, "plain")
+
+
+def test_the_estimate_uses_the_trials_measured_here_when_there_are_some():
+    experiment = rep.EXPERIMENTS["predator-prey"]
+    todo = predator_prey_trials(algos=("ow-qmix", "vdn"), seeds=1, punishments=(-2.0,))
+    ref = experiment.reference_trial_s
+    # Nothing measured: the references (OW: central, VDN: other), scaled by the calibration.
+    calibration = 2 * rep.REFERENCE_CALIBRATION_S
+    assert rep.estimate_s(experiment, todo, {}, 2, calibration) == pytest.approx(2 * (ref["central"] + ref["other"]))
+    # OW-QMIX measured here (two trials, mean 300 s); VDN still from its reference; 4 cores halve it.
+    done = {"ow-qmix-p-1-seed0": 200.0, "ow-qmix-p-1-seed1": 400.0}
+    assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx((300.0 + 2 * ref["other"]) / 2)
+
+
+def test_report_pools_the_finished_trials_and_names_the_missing(tmp_path):
+    experiment = rep.EXPERIMENTS["predator-prey"]
+    chosen = rep.settings(experiment, [-2.0])
+    trials = rep.trials(experiment, chosen, ["ow-qmix", "qmix"], 2)
+    scores = {"ow-qmix-p-2-seed0": 38.0, "ow-qmix-p-2-seed1": 34.0, "qmix-p-2-seed0": -3.0}
+    for trial in trials:
+        if trial.id in scores:
+            finish(tmp_path, trial, {trial.config.seed: scores[trial.id]}, [(10_000, -20.0), (20_000, scores[trial.id])])
+    data = rep.report(experiment, tmp_path, chosen, ["ow-qmix", "qmix"], 2, trials, "wqmix reproduce predator-prey")
+    text = (tmp_path / "report.md").read_text()
+    lines = text.splitlines()
+    assert lines[2].startswith("**3 of 4 trials finished**: 2 seed(s) per algorithm and setting, 1,000,000 env steps")
+    assert "Missing: qmix-p-2-seed1." in lines[2]
+    rows = {r["algo"]: r for r in data["settings"]["p-2"]["rows"]}
+    assert rows["ow-qmix"]["mean"] == 36.0 and rows["ow-qmix"]["n_seeds"] == 2 and rows["qmix"]["mean"] == -3.0
+    assert "| ow-qmix | 36.00 | paper | ≈ 40 (Fig. 2, read off the plot) |" in text
+    assert "| qmix | -3.00 | public run of the official code | ≈ 34 |" in text
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").is_file()
+    assert json.loads((tmp_path / "report.json").read_text())["missing"] == ["qmix-p-2-seed1"]
+
+
+def test_matrix_games_resume_keeps_only_algorithms_run_with_their_current_config(tmp_path):
+    from wqmix.experiments import matrix_games as mg
+
+    games = np.concatenate([np.asarray(list(mg.HAND_CRAFTED.values()), np.float32), mg.random_games(20, 0)])
+    def entry(algo, **change):
+        config = cfg.to_dict(mg.suite_config(algo))
+        config["algo"].update(change)
+        return {"optimal_fraction": 0.5, "config": json.loads(json.dumps(config))}
+    results = {"games": {str(i): g.tolist() for i, g in enumerate(games)}, "seeds": [0, 1, 2, 3, 4],
+               "total_env_steps": mg.SUITE_EPISODES,
+               "algorithms": {"qmix": entry("qmix"), "ow-qmix-no-central": entry("ow-qmix-no-central", alpha=0.1),
+                              "vdn": {"optimal_fraction": 0.1}}}  # run before configs were recorded
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert mg.done_algorithms(tmp_path) == ["qmix"]  # the ablation now takes alpha 0.5: run again
+    assert mg.done_algorithms(tmp_path, num_seeds=3) == []  # other seeds: nothing is kept
