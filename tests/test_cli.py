@@ -166,7 +166,7 @@ def test_stray_train_argument_is_one_line(capsys):
 def test_wqmix_help_names_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in ("train", "eval", "check-env", "table", "plot", "bench", "experiment", "sweep"):
+    for command in ("train", "eval", "check-env", "table", "plot", "bench", "experiment", "sweep", "reproduce"):
         assert re.search(rf"^    {command} ", out, re.M), command
     assert main(["nonsense"]) == 2
     err = capsys.readouterr().err
