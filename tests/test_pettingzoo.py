@@ -19,10 +19,11 @@ class LeavingEnv(ParallelEnv):
 
     metadata = {"name": "leaving_v0"}
 
-    def __init__(self, with_state: bool = True):
+    def __init__(self, with_state: bool = True, leaky: bool = False):
         self.possible_agents = ["a", "b", "c"]
         self.with_state = with_state
         self.t = 0
+        self.leaky, self.resets = leaky, 0  # leaky: the last observation entry counts resets mod 2
 
     def observation_space(self, agent):
         return spaces.Box(-10, 10, (4,), np.float32)
@@ -31,7 +32,8 @@ class LeavingEnv(ParallelEnv):
         return spaces.Discrete(3)
 
     def _obs(self):
-        return {a: np.array([self.t, self.possible_agents.index(a), 1, 1], np.float32) for a in self.agents}
+        last = 1 + self.resets % 2 if self.leaky else 1
+        return {a: np.array([self.t, self.possible_agents.index(a), 1, last], np.float32) for a in self.agents}
 
     def _infos(self):
         return {a: ({"action_mask": np.array([1, 1, 0], np.int8)} if a == "b" else {}) for a in self.agents}
@@ -39,6 +41,7 @@ class LeavingEnv(ParallelEnv):
     def reset(self, seed=None, options=None):
         self.agents = list(self.possible_agents)
         self.t = 0
+        self.resets += 1
         return self._obs(), self._infos()
 
     def state(self):
@@ -57,8 +60,8 @@ class LeavingEnv(ParallelEnv):
         return obs, rewards, terminations, truncations, infos
 
 
-def make_leaving_env(with_state: bool = True):
-    return LeavingEnv(with_state)
+def make_leaving_env(with_state: bool = True, leaky: bool = False):
+    return LeavingEnv(with_state, leaky)
 
 
 class MaskedObsEnv(LeavingEnv):
@@ -146,11 +149,21 @@ def test_trains_a_pettingzoo_package_env_from_the_cli(tmp_path):
         assert entry["test_episodes"] == 3 and np.isfinite(entry["greedy_return"])
 
 
-def test_trains_an_env_whose_agents_leave(tmp_path):
+def test_trains_an_env_whose_agents_leave_and_whose_reset_leaks_state(tmp_path, capsys):
     status = main(["train", "--env", "pettingzoo", "--env.factory", "test_pettingzoo:make_leaving_env",
-                   "--env.kwargs", "{}", "--env.time-limit", "6", "--algo", "iql",
+                   "--env.kwargs", '{"leaky": true}', "--env.time-limit", "6", "--algo", "iql",
                    "--train.total-env-steps", "60", "--out", str(tmp_path), *TINY])
     assert status == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     # Each episode: 4 steps; the greedy return is the count of "1" choices, at most 3 + 2 + 2 + 2.
     assert 0 <= summary["per_seed"][0]["greedy_return"] <= 9
+    # Two resets with one seed differ: a warning, printed and recorded, not a refusal.
+    (warning,) = json.loads((tmp_path / "meta.json").read_text())["env_check"]["warnings"]
+    assert warning.startswith("determinism: two resets with seed 0 followed by the same actions gave different "
+                              "time steps at reset: obs at agent 0, index 3 (")
+    assert "warning: pettingzoo: determinism: two resets" in capsys.readouterr().err  # printed, even --quiet
+    # Strict: the same env is refused before anything is compiled.
+    assert main(["train", "--env", "pettingzoo", "--env.factory", "test_pettingzoo:make_leaving_env",
+                 "--env.kwargs", '{"leaky": true}', "--env.time-limit", "6", "--algo", "iql",
+                 "--train.env-check", "strict", "--out", str(tmp_path / "strict"), *TINY]) == 2
+    assert "determinism: two resets" in capsys.readouterr().err

@@ -293,15 +293,19 @@ def _check_env_epilog() -> str:
 def _check_env_parser(commands) -> _Parser:
     parser = commands.add_parser(
         "check-env", help="play random episodes; report what breaks the protocol",
-        usage="%(prog)s NAME [--env.FIELD VALUE ...] [--episodes N] [--seed S]",
+        usage="%(prog)s NAME [--env.FIELD VALUE ...] [--episodes N] [--seed S] [--strict]",
         description="Play a few episodes of environment NAME with random available actions and report everything\n"
                     "that breaks the wqmix protocol (shapes, dtypes, NaN/inf, masks, time limit, determinism, masked\n"
-                    "actions). Exit status: 0 when it passes, 1 when it does not, 2 for a bad argument.",
+                    "actions). Errors would corrupt training; warnings (non-determinism) would not, and training\n"
+                    "goes on with them (--train.env-check). Exit status: 0 when it passes, with or without\n"
+                    "warnings, 1 with an error, 2 for a bad argument.",
         epilog=_check_env_epilog)
     parser.add_argument("name", metavar="NAME", help="the environment's registry name (listed below)")
     parser.add_argument("--episodes", metavar="N", type=_integer(1), default=2, help="episodes to play (default 2)")
     parser.add_argument("--seed", metavar="S", type=_integer(0), default=0,
                         help="seed of the keys and of the random actions (default 0)")
+    parser.add_argument("--strict", action="store_true",
+                        help="count warnings (non-determinism) as errors, as --train.env-check strict does")
     parser.set_defaults(run=check_env_main)
     return parser
 
@@ -318,7 +322,7 @@ def check_env_main(parser: _Parser, argv: list[str]) -> int:
         config = cfg.with_env(cfg.Config(), args.name)
         for name, value in _overrides(rest, parser.prog):
             if not name.startswith("env."):
-                raise ConfigError(name, value, "unknown option; valid: --env.FIELD, --episodes, --seed")
+                raise ConfigError(name, value, "unknown option; valid: --env.FIELD, --episodes, --seed, --strict")
             config = cfg.apply_override(config, name, value)
         env_config = cfg.validate(config).env
     except ConfigError as e:
@@ -331,13 +335,16 @@ def check_env_main(parser: _Parser, argv: list[str]) -> int:
         print(f"{env_config.name}: could not make the environment: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     try:
-        check_env(env, num_episodes=args.episodes, seed=args.seed)
+        warnings = check_env(env, num_episodes=args.episodes, seed=args.seed, strict=args.strict)
     except EnvCheckError as e:
         print(str(e), file=sys.stderr)
         return 1
     spec = env.spec
-    print(f"{env_config.name}: OK (agents {spec.num_agents}, obs {spec.obs_dim}, state {spec.state_dim}, "
+    passed = "OK" if not warnings else f"OK with {len(warnings)} warning(s), which do not stop training"
+    print(f"{env_config.name}: {passed} (agents {spec.num_agents}, obs {spec.obs_dim}, state {spec.state_dim}, "
           f"actions {spec.num_actions}, time limit {spec.time_limit})")
+    for warning in warnings:
+        print(f"  warning: {warning}")
     return 0
 
 

@@ -225,6 +225,11 @@ class TrainConfig:
     episodes are stored (official)."""
     buffer_size: int = 5000
     """Replay capacity in episodes. Default: official (`buffer_size: 5000`)."""
+    env_check: Literal["strict", "warn", "off"] = "warn"
+    """Before training, `check_env` plays a few random episodes: its errors (shapes, dtypes,
+    NaN/inf, masks, time limit) always stop the run; its warnings (non-determinism) are printed
+    and recorded in meta.json (warn), stop the run too (strict), or the check is skipped (off).
+    Default: ours (warn: what cannot corrupt training does not refuse it)."""
 
 
 @dataclass(frozen=True)

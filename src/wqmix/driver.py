@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -114,12 +115,15 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     make_env = make_env or config.env.make
     trainer = Trainer(config, make_env())
     env_name = env_name or type(trainer.env).__name__
-    check_env(trainer.env)
+    check = config.train.env_check
+    env_warnings = [] if check == "off" else check_env(trainer.env, strict=check == "strict")
+    for warning in env_warnings:  # on stderr even when quiet: a warning is not progress
+        print(f"warning: {env_name}: {warning} (training goes on: train.env_check is warn)", file=sys.stderr)
     check_logger_dependencies(config.log.tensorboard, config.log.wandb)
     if not resume:
         write_json_atomic(out_dir / "config.json", to_dict(config))
     write_json_atomic(out_dir / ("meta.json" if not resume else f"meta-resume-{int(time.time())}.json"),
-                      run_metadata(command))
+                      {**run_metadata(command), "env_check": {"mode": check, "warnings": env_warnings}})
 
     seeds = [config.seed + i for i in range(config.num_seeds)]
     total = config.train.total_env_steps

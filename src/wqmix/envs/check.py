@@ -23,7 +23,16 @@ It checks:
   are copied with `copy.deepcopy` before each trial step), or the env must raise. An env where a
   masked action acts as some available action (a move off the grid acting as "stay") passes.
 
-Every problem is reported (the first time it is seen), in one `EnvCheckError`.
+Every problem is reported (the first time it is seen). Each is an error or a warning:
+
+- errors (the env cannot be trained on as it is: `EnvCheckError`): a bad spec, a field of the
+  wrong shape or dtype, NaN or inf, values the replay buffer would change, an agent with no
+  available action, an episode past its time limit, an env that acts on a masked action, and
+  an env that raises;
+- warnings (training stays correct; returned by `check_env`): non-determinism, of a JAX env's
+  eager calls or of a host env across resets with the same seed. The transitions stored are the
+  ones that happened, so learning is not corrupted; only runs of one seed stop being repeatable.
+  With `strict`, warnings count as errors.
 """
 
 from __future__ import annotations
@@ -54,17 +63,22 @@ FIELDS = ("obs", "state", "avail", "reward", "terminated", "truncated", "won", "
 _FLAGS = ("terminated", "truncated", "won")
 
 
+WARNING_KINDS = ("determinism",)
+"""Problem kinds (the first element of a problem's key) that are warnings, not errors."""
+
+
 class _Problems:
     """Problem lines in the order found; each kind (key) is reported once, where first seen."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.warnings: list[str] = []
         self._keys: set[Any] = set()
 
     def add(self, key: Any, line: str) -> None:
         if key not in self._keys:
             self._keys.add(key)
-            self.lines.append(line)
+            (self.warnings if key[0] in WARNING_KINDS else self.lines).append(line)
 
 
 def _fmt(value: Any) -> str:
@@ -505,14 +519,16 @@ def _host_determinism(env: HostEnvironment, spec: EnvSpec, seed: int, rng: np.ra
 
 
 def check_env(env: Environment | HostEnvironment, num_episodes: int = 2, max_steps: int | None = None,
-              seed: int = 0) -> None:
+              seed: int = 0, strict: bool = False) -> list[str]:
     """Play `num_episodes` episodes of `env` with random available actions and raise
-    `EnvCheckError` listing every protocol problem found (see the module docstring), one line each,
-    naming where it was seen (reset or step k), the field, the agent and expected vs actual.
+    `EnvCheckError` listing every error found (see the module docstring), one line each, naming
+    where it was seen (reset or step k), the field, the agent and expected vs actual; the
+    warnings follow, marked "warning:". Returns the warnings (one line each) when there is no
+    error; with `strict`, a warning is an error too.
 
     `max_steps`: steps per episode; by default the spec's time limit capped at 50, and the first
     episode is then played on to the time limit (up to 1000 steps) so that an episode overrunning
-    it is caught. Returns None when the env passes."""
+    it is caught."""
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
     if max_steps is not None and max_steps < 1:
@@ -540,6 +556,10 @@ def check_env(env: Environment | HostEnvironment, num_episodes: int = 2, max_ste
             _host_determinism(env, spec, seed, rng, problems)
         else:
             _jax_determinism(env, spec, seed, rng, problems)
-    if problems.lines:
-        count = len(problems.lines)
-        raise EnvCheckError(f"{name} failed {count} check(s):\n" + "\n".join(f"  {line}" for line in problems.lines))
+    errors, warnings = problems.lines, problems.warnings
+    if strict:
+        errors, warnings = errors + warnings, []
+    if errors:
+        lines = [f"  {line}" for line in errors] + [f"  warning: {line}" for line in warnings]
+        raise EnvCheckError(f"{name} failed {len(errors)} check(s):\n" + "\n".join(lines))
+    return warnings
