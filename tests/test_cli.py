@@ -151,10 +151,17 @@ def test_episodes_must_be_positive(argv, capsys):
     assert err.count("\n") == 1 and "--episodes" in err and "'0' is invalid: must be a positive integer" in err
 
 
-def test_check_env_wants_the_name_first(capsys):
+def test_check_env_wants_the_name_first_or_as_train_takes_it(capsys):
     assert main(["check-env", "--env.grid-size", "5", "predator-prey"]) == 2
     assert capsys.readouterr().err == ("wqmix check-env: error: name an environment first: "
-                                       "wqmix check-env NAME [--env.FIELD VALUE ...]\n")
+                                       "wqmix check-env NAME (or --env NAME) [--env.FIELD VALUE ...]\n")
+    # `--env NAME`, anywhere, as `wqmix train` takes it; the field override applies (4 x 4 grid: 2 agents fit).
+    for argv in (["--env", "predator-prey", "--env.grid-size", "4", "--env.num-agents", "2", "--env.num-prey", "1"],
+                 ["--env.grid-size", "4", "--env=predator-prey", "--env.num-agents", "2", "--env.num-prey", "1"]):
+        assert main(["check-env", *argv]) == 0
+        assert capsys.readouterr().out.startswith("predator-prey: OK (agents 2, obs 75, state 48,")
+    assert main(["check-env", "--env"]) == 2
+    assert "--env needs an environment name" in capsys.readouterr().err
 
 
 def test_stray_train_argument_is_one_line(capsys):

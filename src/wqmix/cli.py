@@ -293,7 +293,7 @@ def _check_env_epilog() -> str:
 def _check_env_parser(commands) -> _Parser:
     parser = commands.add_parser(
         "check-env", help="play random episodes; report what breaks the protocol",
-        usage="%(prog)s NAME [--env.FIELD VALUE ...] [--episodes N] [--seed S] [--strict]",
+        usage="%(prog)s NAME | --env NAME [--env.FIELD VALUE ...] [--episodes N] [--seed S] [--strict]",
         description="Play a few episodes of environment NAME with random available actions and report everything\n"
                     "that breaks the wqmix protocol (shapes, dtypes, NaN/inf, masks, time limit, determinism, masked\n"
                     "actions). Errors would corrupt training; warnings (non-determinism) would not, and training\n"
@@ -314,9 +314,17 @@ def check_env_main(parser: _Parser, argv: list[str]) -> int:
     """`wqmix check-env NAME ...`: 0 when the env passes, 1 when it fails, 2 for bad arguments."""
     from wqmix import config as cfg
 
+    argv = list(argv)
+    for i, arg in enumerate(argv):  # `--env NAME` (as `wqmix train` takes it) is NAME
+        if arg == "--env" or arg.startswith("--env="):
+            name = arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            if not name or name.startswith("-"):
+                parser.error("--env needs an environment name: wqmix check-env --env NAME [--env.FIELD VALUE ...]")
+            argv = [name] + argv[:i] + argv[i + (1 if "=" in arg else 2):]
+            break
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         # else argparse would take the first option's value (`5` of `--env.grid-size 5`) for NAME
-        parser.error("name an environment first: wqmix check-env NAME [--env.FIELD VALUE ...]")
+        parser.error("name an environment first: wqmix check-env NAME (or --env NAME) [--env.FIELD VALUE ...]")
     args, rest = parser.parse_known_args(argv)
     try:
         config = cfg.with_env(cfg.Config(), args.name)
