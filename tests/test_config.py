@@ -136,13 +136,18 @@ def test_importing_the_config_layer_imports_no_jax():
     assert out.stdout.strip() == "[]"
 
 
-def test_chunk_stops_follow_the_test_interval_or_the_chunk_count():
-    from wqmix.driver import chunk_stops
+def test_chunk_stops_are_the_even_chunks_and_the_test_stops():
+    from wqmix.driver import chunk_stops, test_stops
 
-    assert chunk_stops(1_000_000, 50, 10_000) == [10_000 * k for k in range(1, 101)]
-    assert chunk_stops(25, 50, 10) == [10, 20, 25]  # the last stop is the total, not a multiple
-    assert chunk_stops(100, 4) == [25, 50, 75, 100]
+    assert test_stops(1_000_000, 10_000) == [10_000 * k for k in range(1, 101)]
+    assert chunk_stops(1_000_000, 50, 10_000) == test_stops(1_000_000, 10_000)  # every 20k chunk is a test stop
+    assert test_stops(25, 10) == [10, 20, 25]  # the last stop is the total, not a multiple
+    assert chunk_stops(25, 2, 10) == [10, 12, 20, 25]
+    assert chunk_stops(100, 4) == [25, 50, 75, 100] and test_stops(100, 0) == []
     assert chunk_stops(3, 5) == [1, 2, 3]  # fewer chunks than asked when there are fewer steps
+    assert (cfg.Config().log.test_interval, cfg.Config().log.test_episodes) == (2000, 20)  # official default.yaml
+    smax = cfg.official_defaults("smax").log
+    assert (smax.test_interval, smax.test_episodes) == (10_000, 32)  # official sc2.yaml
     paper = cfg.preset("predator-prey-paper").log
     assert (paper.test_interval, paper.test_episodes) == (10_000, 16)  # official pred_prey_punish.yaml
     with pytest.raises(ConfigError, match="log.test_interval"):

@@ -289,13 +289,13 @@ class LogConfig:
     """What the host does between compiled chunks."""
 
     num_chunks: int = 50
-    """Training is split into this many compiled chunks; the host logs, tests and draws the
-    progress bar between them (unless `test_interval` sets the chunks). Default: ours."""
-    test_interval: int = 0
-    """Greedy test episodes every this many env steps per seed, as the official runner's
-    `test_interval`: the chunks then end at its multiples (and at the last step) and
-    `num_chunks` is unused; 0: test after each of the `num_chunks` chunks. Default: ours (0);
-    the `predator-prey-paper` preset takes the official 10,000 (`pred_prey_punish.yaml`)."""
+    """Training is split into this many compiled chunks (and one more at each test stop); the
+    host logs a metrics row and draws the progress bar between them. Default: ours."""
+    test_interval: int = 2000
+    """Greedy test episodes (`test_return` in the metrics) every this many env steps per seed, as
+    the official runner's `test_interval`, and at the last step; the chunks end there too.
+    0: test after every chunk. Default: official (`default.yaml`, 2000); `predator-prey-paper`
+    and SMAX take the official 10,000 (`pred_prey_punish.yaml`, `sc2.yaml`)."""
     quiet: bool = False
     """No progress bar and no tables on the terminal. Default: ours."""
     tensorboard: bool = False
@@ -312,8 +312,9 @@ class LogConfig:
     keep_checkpoints: int = 3
     """Checkpoints kept (the oldest are deleted). Default: ours."""
     test_episodes: int = 20
-    """Greedy (epsilon = 0) test episodes per seed after every chunk (`test_return` in the
-    metrics) and at the end (summary.json). Default: official (`test_nepisode: 20`)."""
+    """Greedy (epsilon = 0) test episodes per seed at every test stop (`test_interval`) and at
+    the end (summary.json). Default: official (`test_nepisode: 20`); SMAX takes the official 32
+    (`sc2.yaml`)."""
 
 
 @dataclass(frozen=True)
@@ -351,10 +352,21 @@ def matrix_game_paper() -> Config:
     return Config()
 
 
+OFFICIAL_TESTS: dict[str, tuple[int, int]] = {"smax": (10_000, 32)}
+"""(test_interval, test_episodes) of the official env configs (`sc2.yaml`) for envs that have one;
+the others keep the official `default.yaml`'s (2000, 20)."""
+
+
 def official_defaults(env_name: str) -> Config:
     """Environment `env_name` at its defaults with the official learning settings, epsilon
-    annealed 1.0 -> 0.05 over 50k steps included (official `ow_qmix.yaml`)."""
-    return dataclasses.replace(Config(), env=env_config_for(env_name), exploration=ExplorationConfig())
+    annealed 1.0 -> 0.05 over 50k steps included (official `ow_qmix.yaml`), and the official
+    test schedule of its env config (`OFFICIAL_TESTS`)."""
+    config = dataclasses.replace(Config(), env=env_config_for(env_name), exploration=ExplorationConfig())
+    if env_name in OFFICIAL_TESTS:
+        interval, episodes = OFFICIAL_TESTS[env_name]
+        config = dataclasses.replace(config, log=dataclasses.replace(config.log, test_interval=interval,
+                                                                     test_episodes=episodes))
+    return config
 
 
 def predator_prey_paper() -> Config:

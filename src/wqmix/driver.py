@@ -61,13 +61,18 @@ def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall
 
 
 def chunk_stops(total: int, num_chunks: int, test_interval: int = 0) -> list[int]:
-    """The env-step counts (per seed) at which the compiled chunks end, in increasing order: the
-    multiples of `test_interval` below `total` and `total` itself, or, with `test_interval` 0,
-    `num_chunks` evenly spaced stops (fewer when `total` is small)."""
-    if test_interval > 0:
-        return [*range(test_interval, total, test_interval), total]
+    """The env-step counts (per seed) at which the compiled chunks end, in increasing order:
+    `num_chunks` evenly spaced stops (fewer when `total` is small) and the test stops
+    (`test_stops`)."""
     stops = {int(round(total * (i + 1) / num_chunks)) for i in range(num_chunks)}
-    return sorted(s for s in stops if s > 0)
+    return sorted(s for s in stops | set(test_stops(total, test_interval)) if s > 0)
+
+
+def test_stops(total: int, test_interval: int) -> list[int]:
+    """The chunk stops after which greedy test episodes run: the multiples of `test_interval`
+    below `total`, and `total` (the curve's last point is the end of training); with
+    `test_interval` 0, none of their own (every chunk is tested)."""
+    return [*range(test_interval, total, test_interval), total] if test_interval > 0 else []
 
 
 def _print_tables(console: Console, per_seed: list[dict[str, Any]]) -> None:
@@ -128,6 +133,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     seeds = [config.seed + i for i in range(config.num_seeds)]
     total = config.train.total_env_steps
     stops = chunk_stops(total, config.log.num_chunks, config.log.test_interval)
+    tested = set(test_stops(total, config.log.test_interval) or stops)
 
     t0 = time.perf_counter()
     states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
@@ -192,11 +198,12 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                     steps_per_s = (env_steps - start_steps) * len(seeds) / max(elapsed, 1e-9)
                     rows = chunk_rows(metrics, states, seeds, elapsed_before + time.perf_counter() - t0,
                                       steps_per_s, trainer.env.reports_wins, trainer.networks.projector is not None)
-                    test = evaluate(states, jax.random.fold_in(eval_key, index))
-                    for i, row in enumerate(rows):
-                        row["test_return"] = float(np.mean(test.episode_return[i]))
-                        if trainer.env.reports_wins:
-                            row["test_win_rate"] = float(np.mean(test.episode_won[i]))
+                    if stop in tested:
+                        test = evaluate(states, jax.random.fold_in(eval_key, index))
+                        for i, row in enumerate(rows):
+                            row["test_return"] = float(np.mean(test.episode_return[i]))
+                            if trainer.env.reports_wins:
+                                row["test_win_rate"] = float(np.mean(test.episode_won[i]))
                     logger.log(rows)
                     rows_written += len(rows)
                     mean_return = np.mean([r["train_return"] for r in rows])
