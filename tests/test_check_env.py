@@ -407,3 +407,13 @@ def test_smax_time_limit_is_terminal_as_the_official_code_unless_asked(time_limi
     assert not bool(cut.won)
     going = env._timestep(obs, env_state, jnp.zeros(()), jnp.asarray(False))
     assert not bool(going.terminated) and not bool(going.truncated)
+
+
+def test_smax_map_names_read_from_the_source_equal_jaxmarls():
+    code = ("import sys; from wqmix.envs.configs import _smax_map_names; names = _smax_map_names(); "
+            "assert 'jaxmarl' not in sys.modules, 'read without importing jaxmarl'; "
+            "from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO; "
+            "assert names == tuple(MAP_NAME_TO_SCENARIO), names; print(len(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip().splitlines()[-1]) >= 10  # 3m, 2s3z, 3s5z, ... (jaxmarl 0.1: 14 maps)

@@ -145,6 +145,22 @@ def _jaxmarl():
 
 
 def _smax_map_names() -> tuple[str, ...]:
+    """The keys of jaxmarl's `MAP_NAME_TO_SCENARIO`, read from its source without importing
+    jaxmarl (4 s: too slow for validating a config or a sweep), else by importing it."""
+    import ast  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    try:
+        spec = importlib.util.find_spec("jaxmarl")
+        source = os.path.join(spec.submodule_search_locations[0], "environments", "smax", "smax_env.py")
+        with open(source) as f:
+            tree = ast.parse(f.read())
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                    and any(getattr(t, "id", None) == "MAP_NAME_TO_SCENARIO" for t in node.targets)):
+                return tuple(ast.literal_eval(key) for key in node.value.keys)
+    except (AttributeError, ImportError, OSError, SyntaxError, TypeError, ValueError):
+        pass
     _jaxmarl()
     from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # noqa: PLC0415
 
