@@ -247,6 +247,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "total_env_steps": min_env_steps(states),
         "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
+        "total_run_s": round(elapsed_before + run_s, 2),  # with the time before a resume
         "env_steps_per_s": round(sum(int(s) - start_steps for s in np.asarray(states.env_steps)) / max(run_s, 1e-9), 1),
         "resumed": resume,
         "per_seed": per_seed,

@@ -192,7 +192,8 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, ids: list[str], todo: list[
                 if not target.is_file() or target.read_text() != text:
                     write_text_atomic(target, text)
             summary = result["summary"]
-            manifest.update(trial.id, status="done", finished=now(), run_s=summary["run_s"], worker=result["worker"])
+            manifest.update(trial.id, status="done", finished=now(), worker=result["worker"],
+                            run_s=summary.get("total_run_s", summary["run_s"]))  # a resumed trial: all of it
             say(trial, f"done in {summary['compile_s'] + summary['run_s']:.1f} s")
 
     progress = Progress(TextColumn(f"sweep {spec.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
