@@ -116,8 +116,16 @@ def test_the_estimate_uses_the_trials_measured_here_when_there_are_some():
     # Nothing measured: the references (OW: central, VDN: other), scaled by the calibration.
     calibration = 2 * rep.REFERENCE_CALIBRATION_S
     assert rep.estimate_s(experiment, todo, {}, 2, calibration) == pytest.approx(2 * (ref["central"] + ref["other"]))
-    # OW-QMIX measured here (two trials, mean 300 s); VDN still from its reference; 4 cores halve it.
-    done = {"ow-qmix-p-1-seed0": 200.0, "ow-qmix-p-1-seed1": 400.0}
+    # OW-QMIX measured here (two trials, mean 300 s; not the ablation's, whose name starts alike);
+    # VDN still from its reference; 4 cores halve it.
+    manifest = {"trials": [
+        {"id": "ow-qmix-p-1-seed0", "params": {"algo.name": "ow-qmix"}, "status": "done", "run_s": 200.0},
+        {"id": "ow-qmix-p-1-seed1", "params": {"algo.name": "ow-qmix"}, "status": "done", "run_s": 400.0},
+        {"id": "ow-qmix-no-central-p-1-seed0", "params": {"algo.name": "ow-qmix-no-central"}, "status": "done",
+         "run_s": 9000.0},
+        {"id": "vdn-p-1-seed0", "params": {"algo.name": "vdn"}, "status": "running", "run_s": None}]}
+    done = rep.measured_s(manifest)
+    assert done == {"ow-qmix": [200.0, 400.0], "ow-qmix-no-central": [9000.0]}
     assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx((300.0 + 2 * ref["other"]) / 2)
 
 

@@ -669,14 +669,13 @@ def reproduce_main(parser: _Parser, argv: list[str]) -> int:
         trials = rep.trials(experiment, chosen, algos, seeds, args.first_seed)
     except ConfigError as e:
         return parser.fail(e)
-    done_s = {}
-    if (out / "sweep.json").is_file():
-        manifest = json.loads((out / "sweep.json").read_text())
-        done_s = {t["id"]: t["run_s"] for t in manifest["trials"] if t.get("status") == "done" and t.get("run_s")}
-    todo = [t for t in trials if t.id not in done_s]
+    manifest_data = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
+    done = {t["id"] for t in manifest_data.get("trials", []) if t.get("status") == "done"}
+    todo = [t for t in trials if t.id not in done]
     import os
 
-    estimate = rep.estimate_s(experiment, todo, done_s, os.cpu_count() or 1, rep.calibration_s())
+    estimate = rep.estimate_s(experiment, todo, rep.measured_s(manifest_data), os.cpu_count() or 1,
+                              rep.calibration_s())
     print(rep.describe_grid(experiment, chosen, algos, seeds, trials, todo, estimate))
     if args.dry_run:
         return 0

@@ -239,20 +239,28 @@ REFERENCE_CALIBRATION_S = 0.05
 """`calibration_s()` on the machine `reference_trial_s` was measured on (2 cores). Ours, measured."""
 
 
-def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[str, float], cores: int,
+def measured_s(manifest: dict[str, Any]) -> dict[str, list[float]]:
+    """Training seconds of the finished trials in a manifest (`sweep.json`), by algorithm."""
+    by_algo: dict[str, list[float]] = {}
+    for trial in manifest.get("trials", []):
+        if trial.get("status") == "done" and trial.get("run_s"):
+            by_algo.setdefault(trial["params"]["algo.name"], []).append(float(trial["run_s"]))
+    return by_algo
+
+
+def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[str, list[float]], cores: int,
                calibration: float) -> float:
-    """Wall seconds for `todo` on `cores` cores: each trial's reference time, from finished trials
-    of the same algorithm in this directory when there are some (`done_s`, measured here), else
-    `reference_trial_s` scaled by this machine's `calibration`; the references are 2-core figures,
-    so the total is spread over `cores / 2` such machines."""
+    """Wall seconds for `todo` on `cores` cores: each trial's reference time, the mean of the
+    finished trials of its algorithm in this directory when there are some (`done_s`, measured
+    here, `measured_s`), else `reference_trial_s` scaled by this machine's `calibration`; the
+    references are 2-core figures, so the total is spread over `cores / 2` such machines."""
     total = 0.0
     for trial in todo:
-        algo = trial.params["algo.name"]
-        measured = [s for i, s in done_s.items() if i.startswith(algo + "-") or i == algo]
+        measured = done_s.get(trial.params["algo.name"])
         if measured:
             total += float(np.mean(measured))
         else:
-            ref = experiment.reference_trial_s["central" if _central(algo) else "other"]
+            ref = experiment.reference_trial_s["central" if _central(trial.params["algo.name"]) else "other"]
             total += ref * calibration / REFERENCE_CALIBRATION_S
     return total / max(cores / 2.0, 1.0)
 
