@@ -163,5 +163,5 @@ def test_matrix_games_resume_keeps_only_algorithms_run_with_their_current_config
                "algorithms": {"qmix": entry("qmix"), "ow-qmix-no-central": entry("ow-qmix-no-central", alpha=0.1),
                               "vdn": {"optimal_fraction": 0.1}}}  # run before configs were recorded
     (tmp_path / "results.json").write_text(json.dumps(results))
-    assert mg.done_algorithms(tmp_path) == ["qmix"]  # the ablation now takes alpha 0.5: run again
-    assert mg.done_algorithms(tmp_path, num_seeds=3) == []  # other seeds: nothing is kept
+    assert mg.done_algorithms(tmp_path) == {"qmix": results["algorithms"]["qmix"]}  # the ablation: alpha 0.5 now
+    assert mg.done_algorithms(tmp_path, num_seeds=3) == {}  # other seeds: nothing is kept

@@ -132,21 +132,21 @@ def optimal(payoffs: np.ndarray, greedy: np.ndarray) -> np.ndarray:
 
 
 def done_algorithms(out: Path, num_random: int = 20, num_seeds: int = 5, seed: int = 0,
-                    total_env_steps: int | None = None) -> list[str]:
+                    total_env_steps: int | None = None) -> dict[str, dict[str, Any]]:
     """The algorithms `out/results.json` holds for these games, seeds and each one's current
-    config: those `run_suite(..., resume=True)` keeps."""
+    config, with their results: those `run_suite(..., resume=True)` keeps."""
     path = Path(out) / "results.json"
     if not path.is_file():
-        return []
+        return {}
     previous = json.loads(path.read_text())
     games = np.concatenate([np.asarray(list(HAND_CRAFTED.values()), np.float32),
                             random_games(num_random, seed)]).astype(np.float32)
     if (previous.get("seeds") != [seed + s for s in range(num_seeds)]
             or previous.get("total_env_steps") != (SUITE_EPISODES if total_env_steps is None else total_env_steps)
             or list(previous.get("games", {}).values()) != games.tolist()):
-        return []
-    return [algo for algo, entry in previous.get("algorithms", {}).items()
-            if entry.get("config") == json.loads(json.dumps(cfg.to_dict(suite_config(algo, total_env_steps))))]
+        return {}
+    return {algo: entry for algo, entry in previous.get("algorithms", {}).items()
+            if entry.get("config") == json.loads(json.dumps(cfg.to_dict(suite_config(algo, total_env_steps))))}
 
 
 def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: int = 20, num_seeds: int = 5,
@@ -170,14 +170,13 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
         "seed_claim": SEED_CLAIM,
         "algorithms": {},
     }
-    keep = done_algorithms(out, num_random, num_seeds, seed, total_env_steps) if resume else []
-    previous = json.loads((out / "results.json").read_text()) if keep else {}
+    keep = done_algorithms(out, num_random, num_seeds, seed, total_env_steps) if resume else {}
     start = time.perf_counter()
     for algo in algos:
         config = suite_config(algo, total_env_steps)
         if algo in keep:
-            results["algorithms"][algo] = previous["algorithms"][algo]
-            log(f"{algo:<22} done before: optimal {results['algorithms'][algo]['optimal_fraction']:6.1%}")
+            results["algorithms"][algo] = keep[algo]
+            log(f"{algo:<22} done before: optimal {keep[algo]['optimal_fraction']:6.1%}")
             continue
         t0 = time.perf_counter()
         runs = jax.device_get(make_suite_train(config)(jnp.asarray(payoffs), keys))

@@ -31,10 +31,6 @@ from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial, _with
 PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
 """The paper's miscapture punishments (Fig. 2); -2 is its hardest and our default."""
 
-SMAX_MAPS_OF_THE_PAPER = ("3m", "2s3z", "3s5z", "5m_vs_6m", "3s5z_vs_3s6z", "6h_vs_8z")
-"""SMAC maps of the paper and of the seed's table that SMAX has (checked against jaxmarl's
-`MAP_NAME_TO_SCENARIO` when a map is chosen)."""
-
 NOT_IN_SMAX = {
     "MMM": "SMAX's MMM has no medivac that heals (the seed's table reports MMM)",
     "1c3s5z": "SMAX has no colossus",
@@ -167,7 +163,8 @@ def settings(experiment: Experiment, punishments: Sequence[float] | None = None,
         chosen = list(punishments) if punishments else [-2.0]
         for p in chosen:
             if not (math.isfinite(p) and p <= 0):
-                raise ConfigError("punishment", p, "must be a number <= 0 (the paper: 0, -0.5, -1, -1.5, -2)")
+                raise ConfigError("punishment", p, "must be a number <= 0 (the paper: "
+                                  + ", ".join(f"{q:g}" for q in PUNISHMENTS) + ")")
         return [Setting(f"p{p:g}{suffix}", f"punishment p = {p:g}" + (f", epsilon over {epsilon_anneal:,} steps"
                                                                      if epsilon_anneal else ""),
                         {"env.punishment": float(p), **anneal}) for p in chosen]
