@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -672,8 +673,6 @@ def reproduce_main(parser: _Parser, argv: list[str]) -> int:
     manifest_data = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
     done = {t["id"] for t in manifest_data.get("trials", []) if t.get("status") == "done"}
     todo = [t for t in trials if t.id not in done]
-    import os
-
     estimate = rep.estimate_s(experiment, todo, rep.measured_s(manifest_data), os.cpu_count() or 1,
                               rep.calibration_s())
     print(rep.describe_grid(experiment, chosen, algos, seeds, trials, todo, estimate))
