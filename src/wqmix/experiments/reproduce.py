@@ -357,7 +357,7 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
                   "SMAX) over seeds, shaded 95% bootstrap CI.", ""]
     run_s = {i: (entries.get(i) or {}).get("run_s") for i in runs}
     trial_s = sum(s for s in run_s.values() if s)
-    meta = _first_meta(out, entries, list(runs))
+    meta = _first_meta(runs.values())
     lines += ["## How this was made", "", f"Command: `{command}`", "",
               f"Trial time (training, summed over trials): {_duration(trial_s)}"
               + (f"; this command's wall time: {_duration(wall_s)}" if wall_s is not None else "") + ".", "",
@@ -372,11 +372,11 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     return data
 
 
-def _first_meta(out: Path, entries: dict[str, dict[str, Any]], ids: list[str]) -> dict[str, Any]:
-    for i in ids:
-        path = out / (entries.get(i, {}).get("run_dir") or f"trials/{i}") / "meta.json"
-        if path.is_file():
-            return json.loads(path.read_text())
+def _first_meta(runs) -> dict[str, Any]:
+    """meta.json of the first finished trial that has one (package versions, JAX backend)."""
+    for run in runs:
+        if (run.path / "meta.json").is_file():
+            return json.loads((run.path / "meta.json").read_text())
     return {}
 
 
