@@ -121,9 +121,10 @@ class Manifest:
     def run_dir(self, trial_id: str) -> Path:
         return self.sweep_dir / self.trials[trial_id]["run_dir"]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, ids: list[str] | None = None) -> dict[str, int]:
+        """Trials per status, of all trials or of those named in `ids`."""
         counts = dict.fromkeys(STATUSES, 0)
-        for trial in self.trials.values():
+        for trial in self.trials.values() if ids is None else (self.trials[i] for i in ids):
             counts[trial["status"]] += 1
         return counts
 

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from wqmix.config import from_dict
 from wqmix.run_dir import prepare_run_dir, write_json_atomic, write_text_atomic
 from wqmix.experiments.results import params_label
-from wqmix.sweep.manifest import STATUSES, Manifest, now
+from wqmix.sweep.manifest import Manifest, now
 from wqmix.sweep.spec import SweepSpec, Trial, expand
 
 #: Files a finished trial sends back to the driver (small; never checkpoints), so results reach
@@ -136,10 +136,6 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, ids: list[str], todo: list[
     queue = collections.deque(todo)
     running: dict[Any, Trial] = {}
     total = len(ids)
-
-    def counts() -> dict[str, int]:
-        counted = collections.Counter(manifest.trials[i]["status"] for i in ids)
-        return {status: counted[status] for status in STATUSES}
     compile_cache = str((manifest.sweep_dir / COMPILE_CACHE).resolve())
 
     def say(trial: Trial, text: str) -> None:
@@ -201,7 +197,7 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, ids: list[str], todo: list[
     console.print(f"sweep {spec.name}: {total} trials x {spec.base.num_seeds} seeds, {len(todo)} to run, "
                   f"{capacity} at a time -> {manifest.sweep_dir}")
     with progress:
-        bar = progress.add_task("trials", total=total, completed=counts()["done"])
+        bar = progress.add_task("trials", total=total, completed=manifest.counts(ids)["done"])
         try:
             while queue or running:
                 while queue and len(running) < capacity:
@@ -209,13 +205,13 @@ def _drive(ray, spec: SweepSpec, manifest: Manifest, ids: list[str], todo: list[
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 for ref in ready:
                     finish(ref)
-                progress.update(bar, completed=counts()["done"])
+                progress.update(bar, completed=manifest.counts(ids)["done"])
         except KeyboardInterrupt:
             console.print("interrupted: the running trials save a checkpoint at their next chunk end and stop "
                           "(Ctrl-C again: stop them now); run the same command again to continue")
             _stop(ray, running, finish, manifest)
             raise SweepInterrupted() from None
-    final = counts()
+    final = manifest.counts(ids)
     console.print(f"sweep {spec.name}: {final['done']} done, {final['failed']} failed of {total} "
                   f"-> {manifest.path}")
     return manifest
