@@ -136,6 +136,16 @@ def test_importing_the_config_layer_imports_no_jax():
     assert out.stdout.strip() == "[]"
 
 
+def test_short_runs_play_no_more_test_steps_than_training_steps():
+    from wqmix.driver import test_episodes_per_test
+
+    # The default PettingZoo run: 750 steps, tests at 750 and the summary's, 25-step episodes.
+    assert test_episodes_per_test(750, 2, 25, 20) == 15
+    assert 2 * 25 * test_episodes_per_test(750, 2, 25, 20) <= 750
+    assert test_episodes_per_test(1_000_000, 101, 200, 16) == 16  # the paper's predator-prey: as asked
+    assert test_episodes_per_test(10, 2, 25, 20) == 1  # always at least one
+
+
 def test_chunk_stops_are_the_even_chunks_and_the_test_stops():
     from wqmix.driver import chunk_stops, test_stops
 
@@ -152,3 +162,25 @@ def test_chunk_stops_are_the_even_chunks_and_the_test_stops():
     assert (paper.test_interval, paper.test_episodes) == (10_000, 16)  # official pred_prey_punish.yaml
     with pytest.raises(ConfigError, match="log.test_interval"):
         cfg.validate(dataclasses.replace(cfg.Config(), log=cfg.LogConfig(test_interval=-1)))
+
+
+def test_config_difference_ignores_compute_only_fields_only():
+    stored = json.loads(json.dumps(cfg.to_dict(cfg.preset("predator-prey-paper"))))
+    current = json.loads(json.dumps(stored))
+    current["train"]["packed_rows"] = [12, 16]
+    assert cfg.config_difference(stored, current) is None
+    del stored["train"]["packed_rows"]  # a run stored before the field existed
+    assert cfg.config_difference(stored, current) is None
+    current["algo"]["alpha"] = 0.5
+    assert cfg.config_difference(stored, current) == "algo.alpha"
+    current["algo"]["alpha"] = stored["algo"]["alpha"]
+    del stored["train"]["batch_size"]
+    assert cfg.config_difference(stored, current) == "train.batch_size"
+
+
+@pytest.mark.parametrize("rows", [[16, 12], [0], [12, 12]])
+def test_packed_rows_must_be_increasing_counts(rows):
+    config = cfg.preset("predator-prey-paper")
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, packed_rows=tuple(rows)))
+    with pytest.raises(ConfigError, match=r"train.packed_rows = .* must be increasing row counts > 0"):
+        cfg.validate(config)

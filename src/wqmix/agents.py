@@ -96,16 +96,21 @@ def agent_inputs(networks: Networks, obs: jax.Array, prev_actions: jax.Array) ->
     return jnp.concatenate(parts, axis=-1)
 
 
-def unroll_agents(agent: nn.Module, params: Any, hidden: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+def unroll_agents(agent: nn.Module, params: Any, hidden: jax.Array, inputs: jax.Array,
+                  resets: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """Run the agent network (shared, or one per agent) for every agent over time.
 
-    hidden: (B, agents, H); inputs: (T, B, agents, in). Returns (hidden (B, agents, H),
-    q (T, B, agents, actions)). A shared network folds the agents into the batch.
+    hidden: (B, agents, H); inputs: (T, B, agents, in); resets (T, B) bool or None: the hidden
+    state is zeroed before the steps where a new episode starts (packed batches). Returns
+    (hidden (B, agents, H), q (T, B, agents, actions)). A shared network folds the agents into
+    the batch.
     """
     if isinstance(agent, PerAgent):  # its own parameters per agent: the agent axis stays
-        return agent.apply(params, hidden, inputs)
+        return agent.apply(params, hidden, inputs, resets)
     T, B, n, _ = inputs.shape
-    h, q = agent.apply(params, hidden.reshape(B * n, -1), inputs.reshape(T, B * n, -1))
+    if resets is not None:  # (T, B) -> (T, B * n), agent axis inner as in the inputs
+        resets = jnp.repeat(resets, n, axis=1)
+    h, q = agent.apply(params, hidden.reshape(B * n, -1), inputs.reshape(T, B * n, -1), resets)
     return h.reshape(B, n, -1), q.reshape(T, B, n, -1)
 
 

@@ -140,3 +140,75 @@ def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Episodes:
         filled=picked.filled,
         alive=picked.alive.astype(bool),
     )
+
+
+@struct.dataclass
+class PackLayout:
+    """Where `pack` puts each episode of a batch: rows of width T + 1 holding whole episodes."""
+
+    row: jax.Array  # (B,) int32: the row of each episode
+    column: jax.Array  # (B,) int32: its first column
+    rows_needed: jax.Array  # () int32: rows the layout uses
+
+
+def pack_layout(filled: jax.Array) -> PackLayout:
+    """Lay a batch's episodes end to end in rows of width T + 1, longest first, each row taking
+    episodes until the next does not fit (next fit, decreasing). An episode of L steps takes
+    L + 1 columns: its steps and the state after the last. filled (B, T) bool.
+
+    Longest first: the episodes cut at the time limit (T + 1 columns) take a row each and the
+    short ones fill the rest tightly. On predator-prey late in training (median 31 steps of 200,
+    12% cut at 200) 32 episodes need 10 rows on average (measured on a run's replay)."""
+    B, T = filled.shape
+    width = T + 1
+    slots = filled.sum(axis=1, dtype=jnp.int32) + 1  # (B,)
+    order = jnp.argsort(-slots, stable=True)
+
+    def place(carry, size):
+        row, column = carry
+        new_row = column + size > width
+        row, column = jnp.where(new_row, row + 1, row), jnp.where(new_row, 0, column)
+        return (row, column + size), (row, column)
+
+    zero = jnp.zeros((), jnp.int32)
+    (last_row, _), (rows_sorted, columns_sorted) = jax.lax.scan(place, (zero, zero), slots[order])
+    row = jnp.zeros((B,), jnp.int32).at[order].set(rows_sorted)
+    column = jnp.zeros((B,), jnp.int32).at[order].set(columns_sorted)
+    return PackLayout(row=row, column=column, rows_needed=last_row + 1)
+
+
+def pack(batch: Episodes, layout: PackLayout, rows: int) -> tuple[Episodes, jax.Array]:
+    """The batch's episodes laid out by `layout` in `rows` rows: an `Episodes` of batch `rows`
+    (same time axes: T + 1 and T), and `starts` (rows, T + 1) bool, true where an episode begins
+    (the agent RNN's hidden state is reset there).
+
+    Every step's values are those of the padded batch, so the learner's masked loss over the
+    packed batch is the loss over the padded one with the padding left out: same maths, about
+    B / rows times less compute. A column no episode uses, and each episode's last column
+    (the state after its last step), has `filled` false, no reward, action 0. Needs
+    `layout.rows_needed <= rows` (the caller picks `rows`)."""
+    B, T = batch.filled.shape
+    width = T + 1
+    lengths = batch.filled.sum(axis=1, dtype=jnp.int32)  # (B,)
+    columns = jnp.arange(width)
+    start, stop = layout.column[:, None, None], (layout.column + lengths + 1)[:, None, None]
+    member = ((layout.row[:, None, None] == jnp.arange(rows)[None, :, None])
+              & (columns >= start) & (columns < stop))  # (B, rows, width)
+    used = member.any(axis=0)  # (rows, width)
+    episode = jnp.argmax(member, axis=0)  # (rows, width); 0 where unused
+    time = jnp.where(used, columns[None] - layout.column[episode], 0)  # (rows, width)
+    step = used & (time < lengths[episode])  # a step of an episode (not its final state)
+    step_time = jnp.minimum(time, T - 1)
+
+    def states(x):  # (B, T+1, ...) -> (rows, width, ...)
+        return x[episode, time]
+
+    def steps(x):  # (B, T, ...) -> (rows, T, ...): zero where no step is
+        picked = x[episode[:, :T], step_time[:, :T]]
+        return jnp.where(step[:, :T].reshape(*step[:, :T].shape, *([1] * (picked.ndim - 2))), picked,
+                         jnp.zeros_like(picked))
+
+    packed = Episodes(obs=states(batch.obs), state=states(batch.state), avail=states(batch.avail),
+                      alive=states(batch.alive), actions=steps(batch.actions), reward=steps(batch.reward),
+                      terminated=steps(batch.terminated), filled=steps(batch.filled))
+    return packed, used & (time == 0)

@@ -6,6 +6,7 @@ over seeds as in compiled runs."""
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -15,7 +16,7 @@ import numpy as np
 from wqmix import action
 from wqmix.buffer import Episodes
 from wqmix.envs.base import HostEnvironment, TimeStep
-from wqmix.train import ChunkMetrics, RolloutStats, Trainer, TrainState, min_env_steps
+from wqmix.train import SEED_AXIS, ChunkMetrics, RolloutStats, Trainer, TrainState, min_env_steps
 
 
 class HostRunner:
@@ -28,13 +29,14 @@ class HostRunner:
         self.envs = [[first if (k, e) == (0, 0) else make_env() for e in range(self.num_envs)]
                      for k in range(num_seeds)]
 
-        def act(agent_params, hidden, obs, prev_actions, avail, key, epsilon):
-            # one seed: hidden (E, agents, H), obs (E, agents, obs), avail (E, agents, actions)
+        def act(agent_params, hidden, obs, prev_actions, avail, key, t, epsilon):
+            # one seed: hidden (E, agents, H), obs (E, agents, obs), avail (E, agents, actions);
+            # step t's key folded in here, so that one compiled call is all a step costs
             hidden, q = trainer.utilities(agent_params, hidden, obs, prev_actions)
-            return hidden, action.masked_epsilon_greedy(key, q, avail, epsilon)
+            return hidden, action.masked_epsilon_greedy(jax.random.fold_in(key, t), q, avail, epsilon)
 
-        self._act = jax.jit(jax.vmap(act))
-        self._absorb = jax.jit(jax.vmap(trainer.absorb))
+        self._act = jax.jit(jax.vmap(act, in_axes=(0, 0, 0, 0, 0, 0, None, 0)))
+        self._absorb = jax.jit(jax.vmap(functools.partial(trainer.absorb, seed_axis=SEED_AXIS), axis_name=SEED_AXIS))
         self._split = jax.jit(jax.vmap(lambda k: tuple(jax.random.split(k))))
         self._epsilon = jax.jit(jax.vmap(trainer.epsilon))
         self._seeds = jax.jit(jax.vmap(lambda k: jax.random.randint(k, (self.num_envs,), 0, 2**31 - 1)))
@@ -71,9 +73,8 @@ class HostRunner:
                     avail[:, :, t + 1:] = avail[:, :, t:t + 1]
                     alive[:, :, t + 1:] = alive[:, :, t:t + 1]
                 break
-            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(act_keys, t)
-            hidden, chosen = self._act(agent_params, hidden, jnp.asarray(obs[:, :, t]), prev_actions,
-                                       jnp.asarray(avail[:, :, t]), step_keys, epsilon)
+            hidden, chosen = self._act(agent_params, hidden, obs[:, :, t], prev_actions, avail[:, :, t], act_keys,
+                                       np.int32(t), epsilon)
             prev_actions = chosen
             chosen = np.asarray(chosen)
             actions[:, :, t] = chosen

@@ -85,19 +85,23 @@ def time_major(batch: Episodes) -> Episodes:
     return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), batch)
 
 
-def stored_agent_inputs(networks: Networks, batch: Episodes) -> jax.Array:
+def stored_agent_inputs(networks: Networks, batch: Episodes, starts: jax.Array | None = None) -> jax.Array:
     """The agent networks' inputs at every stored step, as they were while acting: obs_t ‖
-    one-hot u_{t-1} ‖ one-hot id. batch time-major. Returns (T+1, B, agents, in)."""
+    one-hot u_{t-1} ‖ one-hot id. batch time-major; starts (T+1, B) bool or None: where
+    episodes begin inside a packed row (no previous action there). Returns (T+1, B, agents, in)."""
     prev_actions = jnp.concatenate([jnp.full_like(batch.actions[:1], -1), batch.actions], axis=0)
+    if starts is not None:
+        prev_actions = jnp.where(starts[..., None], -1, prev_actions)
     return agent_inputs(networks, batch.obs, prev_actions)
 
 
-def unroll_episodes(agent, params, inputs: jax.Array) -> jax.Array:
-    """Utilities of an agent network run over whole stored episodes from a zero hidden state.
+def unroll_episodes(agent, params, inputs: jax.Array, starts: jax.Array | None = None) -> jax.Array:
+    """Utilities of an agent network run over whole stored episodes from a zero hidden state
+    (zeroed again where `starts`, (T+1, B) bool, marks a packed episode's first step).
     inputs (T+1, B, agents, in) -> (T+1, B, agents, actions)."""
     B, n = inputs.shape[1], inputs.shape[2]
     hidden = jnp.zeros((B, n, agent.hidden))
-    return unroll_agents(agent, params, hidden, inputs)[1]
+    return unroll_agents(agent, params, hidden, inputs, starts)[1]
 
 
 def mixer_value(mix: Callable, utilities: jax.Array, avail: jax.Array, alive: jax.Array, state: jax.Array,
@@ -146,22 +150,26 @@ def projector_term(networks: Networks, projector: ProjectorConfig, params: Param
 
 
 def make_loss(algo: AlgoConfig, networks: Networks):
-    """loss(params, target_params, batch, steps=0, abs_advantage=0, key=None) -> (loss,
-    UpdateMetrics without grad_norm). `steps` (updates so far) and `abs_advantage` (running mean
-    of |A|) are the learner's state the seed's projector reads; `key` draws the sampled V(s)."""
+    """loss(params, target_params, batch, steps=0, abs_advantage=0, key=None, starts=None) ->
+    (loss, UpdateMetrics without grad_norm). `steps` (updates so far) and `abs_advantage`
+    (running mean of |A|) are the learner's state the seed's projector reads; `key` draws the
+    sampled V(s); `starts` (B, T+1) bool marks where episodes begin in a batch from
+    `buffer.pack` (None: one episode per row, from its first step)."""
     projector = algo.projector if algo.projector.kind != "none" else None
 
     def loss_fn(params: Params, target_params: Params, batch: Episodes, steps: jax.Array | int = 0,
-                abs_advantage: jax.Array | float = 0.0, key: jax.Array | None = None):
+                abs_advantage: jax.Array | float = 0.0, key: jax.Array | None = None,
+                starts: jax.Array | None = None):
         tm = time_major(batch)
+        starts = None if starts is None else jnp.swapaxes(starts, 0, 1)  # (T+1, B)
         state, avail, actions = tm.state, tm.avail, tm.actions  # (T+1, B, .), (T+1, B, agents, .), (T, B, agents)
         reward, terminated = tm.reward[..., None], tm.terminated[..., None]  # (T, B, 1)
         filled = tm.filled  # (T, B)
         alive = tm.alive  # (T+1, B, agents): departed agents' utilities are zeroed
-        inputs = stored_agent_inputs(networks, tm)
+        inputs = stored_agent_inputs(networks, tm, starts)
 
         # Online QMIX (or VDN / IQL) utilities; their greedy joint action u*(s) at every step.
-        q = unroll_episodes(networks.agent, params["agent"], inputs)
+        q = unroll_episodes(networks.agent, params["agent"], inputs, starts)
         greedy = masked_greedy(jax.lax.stop_gradient(q), avail)  # (T+1, B, agents)
         chosen = jnp.where(alive[:-1], _pick(q[:-1], actions), 0.0)  # (T, B, agents)
         q_mono = q_tot = networks.mixer.apply(params["mixer"], chosen, state[:-1])  # (T, B, heads)
@@ -175,7 +183,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         # online QMIX's greedy action u* (double Q) or the target agents' own (the seed's code).
         # CW also needs Q-hat* at s.
         agent_key, mixer_key = ("central_agent", "central_mixer") if algo.central else ("agent", "mixer")
-        target_q = unroll_episodes(getattr(networks, agent_key), target_params[agent_key], inputs)
+        target_q = unroll_episodes(getattr(networks, agent_key), target_params[agent_key], inputs, starts)
         target_actions = greedy if algo.central or algo.double_q else masked_greedy(target_q, avail)
         target_greedy_q = jnp.where(alive, _pick(target_q, target_actions), 0.0)  # (T+1, B, agents)
         target_mixer = functools.partial(getattr(networks, mixer_key).apply, target_params[mixer_key])
@@ -246,7 +254,7 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         if algo.central:
             # Over all T+1 steps, the last dropped: one step more than needed, but the inputs are
             # shared with the other networks instead of copied without their last step.
-            central_q = unroll_episodes(networks.central_agent, params["central_agent"], inputs)[:-1]
+            central_q = unroll_episodes(networks.central_agent, params["central_agent"], inputs, starts)[:-1]
             central_chosen = jnp.where(alive[:-1], _pick(central_q, actions), 0.0)
             central_q_tot = networks.central_mixer.apply(params["central_mixer"], central_chosen, state[:-1])
             central_loss = losses.masked_weighted_mse(central_q_tot, y, jnp.ones_like(y), mask)
@@ -269,15 +277,15 @@ def make_loss(algo: AlgoConfig, networks: Networks):
 
 
 def make_update(algo: AlgoConfig, networks: Networks, optimizer: optax.GradientTransformation):
-    """update(learner_state, batch, key=None) -> (learner_state, UpdateMetrics): one gradient
-    step, then (soft target updates) target <- tau * online + (1 - tau) * target. `key` is only
-    read by the seed's sampled V(s)."""
+    """update(learner_state, batch, key=None, starts=None) -> (learner_state, UpdateMetrics): one
+    gradient step, then (soft target updates) target <- tau * online + (1 - tau) * target. `key`
+    is only read by the seed's sampled V(s); `starts` comes with a packed batch (`make_loss`)."""
     loss_fn = make_loss(algo, networks)
 
-    def update(state: LearnerState, batch: Episodes, key: jax.Array | None = None
-               ) -> tuple[LearnerState, UpdateMetrics]:
+    def update(state: LearnerState, batch: Episodes, key: jax.Array | None = None,
+               starts: jax.Array | None = None) -> tuple[LearnerState, UpdateMetrics]:
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, state.target_params, batch, state.steps,
-                                                         state.abs_advantage, key)
+                                                         state.abs_advantage, key, starts)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         target_params = state.target_params

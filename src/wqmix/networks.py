@@ -61,8 +61,11 @@ class AgentRNN(nn.Module):
     num_actions: int
 
     @nn.compact
-    def __call__(self, h0: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """h0: (B, H); inputs: (T, B, in). Returns (h_T (B, H), q (T, B, |U|))."""
+    def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
+                 ) -> tuple[jax.Array, jax.Array]:
+        """h0: (B, H); inputs: (T, B, in); resets (T, B) bool or None: where true the hidden
+        state is zeroed before that step (a new episode starts there, in packed batches).
+        Returns (h_T (B, H), q (T, B, |U|))."""
         H = self.hidden
         w_1, b_1 = LinearWeights(inputs.shape[-1], H, name="fc1")()
         bound = 1.0 / math.sqrt(H)
@@ -70,7 +73,8 @@ class AgentRNN(nn.Module):
         b_i = self.param("gru_b_i", _uniform(bound), (3 * H,))
         w_h = self.param("gru_w_h", _uniform(bound), (H, 3 * H))
         b_h = self.param("gru_b_h", _uniform(bound), (3 * H,))
-        hs = rnn_sequence(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h)
+        keep = None if resets is None else (~resets)[..., None].astype(inputs.dtype)
+        hs = rnn_sequence(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h, keep)
         w_2, b_2 = LinearWeights(H, self.num_actions, name="fc2")()
         return hs[-1], hs @ w_2 + b_2
 
@@ -84,8 +88,10 @@ class MLPAgent(nn.Module):
     num_actions: int
 
     @nn.compact
-    def __call__(self, h0: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """h0: (B, H); inputs: (T, B, in). Returns (h0, q (T, B, |U|))."""
+    def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
+                 ) -> tuple[jax.Array, jax.Array]:
+        """h0: (B, H); inputs: (T, B, in); resets unused (no memory). Returns (h0, q (T, B, |U|))."""
+        del resets
         return h0, Linear(self.num_actions, name="fc2")(nn.relu(Linear(self.hidden, name="fc1")(inputs)))
 
 
@@ -102,10 +108,12 @@ class PerAgent(nn.Module):
     num_actions: int
 
     @nn.compact
-    def __call__(self, h0: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        per_agent = nn.vmap(AGENT_NETWORKS[self.kind], in_axes=(1, 2), out_axes=(1, 2),
+    def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
+                 ) -> tuple[jax.Array, jax.Array]:
+        """resets (T, B) bool or None, shared by the agents."""
+        per_agent = nn.vmap(AGENT_NETWORKS[self.kind], in_axes=(1, 2, None), out_axes=(1, 2),
                             variable_axes={"params": 0}, split_rngs={"params": True})
-        return per_agent(hidden=self.hidden, num_actions=self.num_actions, name="agents")(h0, inputs)
+        return per_agent(hidden=self.hidden, num_actions=self.num_actions, name="agents")(h0, inputs, resets)
 
 
 def _gru_input_projections(x: jax.Array, w_i: jax.Array, b_i: jax.Array) -> tuple[jax.Array, ...]:
@@ -129,43 +137,49 @@ def _gru_step(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h:
 
 @jax.custom_vjp
 def rnn_sequence(h0: jax.Array, inputs: jax.Array, w_1: jax.Array, b_1: jax.Array, w_i: jax.Array,
-                 b_i: jax.Array, w_h: jax.Array, b_h: jax.Array) -> jax.Array:
+                 b_i: jax.Array, w_h: jax.Array, b_h: jax.Array, keep: jax.Array | None = None) -> jax.Array:
     """Hidden states h_1..h_T (T, B, H) of x_t = ReLU(inputs_t W_1 + b_1) fed to PyTorch's GRU
     from h0 (B, H). inputs (T, B, in); w_1 (in, H); w_i, w_h (H, 3H) with gate order r, z, n.
+    keep (T, B, 1) of 0/1 or None: step t starts from keep_t * h_{t-1} (0 where a new episode
+    starts inside the sequence, in packed batches); None is all ones, without the multiply.
 
     The input layers run on the whole sequence at once, only the recurrence in the time scan.
     The gradient is written by hand (`_rnn_backward`): one backward scan carries dL/dh and
     accumulates every weight gradient step by step from the per-step slices it already reads,
     so nothing of size (T, B, .) is transposed or written back (measured ~20% faster than
     autodiff on predator-prey's update). Same maths as autodiff up to float rounding."""
+    return _rnn_forward(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h, keep, residuals=False)
+
+
+def _rnn_forward(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h, keep=None, residuals=True):
     x = jax.nn.relu(inputs @ w_1 + b_1)
-    if inputs.shape[0] == 1:  # one step (acting): no loop
-        return _gru_step(h0, *(g[0] for g in _gru_input_projections(x, w_i, b_i)), w_h, b_h)[0][None]
+    projections = _gru_input_projections(x, w_i, b_i)
+    if inputs.shape[0] == 1 and not residuals:  # one step (acting): no loop
+        h0 = h0 if keep is None else keep[0] * h0
+        return _gru_step(h0, *(g[0] for g in projections), w_h, b_h)[0][None]
 
-    def cell(h, x_t):
-        h = _gru_step(h, *x_t, w_h, b_h)[0]
-        return h, h
-    return jax.lax.scan(cell, h0, _gru_input_projections(x, w_i, b_i))[1]
-
-
-def _rnn_forward(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h):
-    x = jax.nn.relu(inputs @ w_1 + b_1)
-
-    def cell(h, x_t):
-        h, r, z, n, hn = _gru_step(h, *x_t, w_h, b_h)
-        return h, (h, r, z, n, hn)
-    hs, r, z, n, hn = jax.lax.scan(cell, h0, _gru_input_projections(x, w_i, b_i))[1]
-    return hs, (h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h)
+    def cell(h, per_step):
+        x_t, keep_t = per_step
+        h = h if keep_t is None else keep_t * h
+        out = _gru_step(h, *x_t, w_h, b_h)
+        return out[0], out if residuals else out[0]
+    outs = jax.lax.scan(cell, h0, (projections, keep))[1]
+    if not residuals:
+        return outs
+    hs, r, z, n, hn = outs
+    return hs, (h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h, keep)
 
 
 def _rnn_backward(residuals, d_hs):
-    h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h = residuals
-    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H)
+    h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h, keep = residuals
+    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
+    if keep is not None:  # what step t started from
+        h_prev = keep * h_prev
     w_1_t, w_i_t, w_h_t = w_1.T, w_i.T, w_h.T
 
     def step(carry, per_step):
         d_h_next, d_w_h, d_w_i, d_w_1 = carry
-        d_out, r, z, n, hn, h_prev, x, inputs = per_step  # each (B, .)
+        d_out, r, z, n, hn, h_prev, x, inputs, keep_t = per_step  # each (B, .)
         d_h = d_h_next + d_out  # dL/dh_t from the outputs and from step t + 1
         d_z = d_h * (h_prev - n) * z * (1.0 - z)  # at the gates' pre-activations
         d_n = d_h * (1.0 - z) * (1.0 - n * n)
@@ -173,14 +187,17 @@ def _rnn_backward(residuals, d_hs):
         d_gh = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)  # dL/d(h W_h + b_h), (B, 3H)
         d_gx = jnp.concatenate([d_r, d_z, d_n], axis=-1)  # dL/d(x W_i + b_i), (B, 3H)
         d_pre = (d_gx @ w_i_t) * (x > 0)  # dL/d(inputs W_1 + b_1), (B, H)
-        carry = (d_h * z + d_gh @ w_h_t, d_w_h + h_prev.T @ d_gh, d_w_i + x.T @ d_gx,
-                 d_w_1 + inputs.T @ d_pre)
+        d_h_prev = d_h * z + d_gh @ w_h_t  # dL/dh_{t-1}, through keep_t when there is one
+        carry = (d_h_prev if keep_t is None else keep_t * d_h_prev, d_w_h + h_prev.T @ d_gh,
+                 d_w_i + x.T @ d_gx, d_w_1 + inputs.T @ d_pre)
         return carry, (d_gh.sum(axis=0), d_gx.sum(axis=0), d_pre.sum(axis=0), d_pre @ w_1_t)
 
     zeros = (jnp.zeros_like(h0), jnp.zeros_like(w_h), jnp.zeros_like(w_i), jnp.zeros_like(w_1))
     (d_h0, d_w_h, d_w_i, d_w_1), (d_b_h, d_b_i, d_b_1, d_inputs) = jax.lax.scan(
-        step, zeros, (d_hs, r, z, n, hn, h_prev, x, inputs), reverse=True)
-    return d_h0, d_inputs, d_w_1, d_b_1.sum(axis=0), d_w_i, d_b_i.sum(axis=0), d_w_h, d_b_h.sum(axis=0)
+        step, zeros, (d_hs, r, z, n, hn, h_prev, x, inputs, keep), reverse=True)
+    d_keep = None if keep is None else jnp.zeros_like(keep)  # resets are data, not parameters
+    return (d_h0, d_inputs, d_w_1, d_b_1.sum(axis=0), d_w_i, d_b_i.sum(axis=0), d_w_h, d_b_h.sum(axis=0),
+            d_keep)
 
 
 rnn_sequence.defvjp(_rnn_forward, _rnn_backward)

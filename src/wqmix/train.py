@@ -12,6 +12,7 @@ episodes, `updates_per_iteration` gradient updates each sample a batch; every
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -20,13 +21,18 @@ import numpy as np
 from flax import struct
 
 from wqmix import action, buffer as replay
-from wqmix.agents import Networks, Params, agent_inputs, init_params, make_networks, unroll_agents
+from wqmix.agents import Networks, agent_inputs, init_params, make_networks, unroll_agents
 from wqmix.buffer import Episodes, ReplayBuffer
 from wqmix.config import Config, validate
 from wqmix.envs.base import Environment
 from wqmix.envs.check import check_env
 from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer,
                            make_update)
+
+
+SEED_AXIS = "seeds"
+"""The name of the vmap axis over seeds (`run_chunk_seeds`, host rollouts): the seeds of a packed
+update agree on its row count over it."""
 
 
 @struct.dataclass
@@ -93,6 +99,8 @@ class Trainer:
         self.networks: Networks = make_networks(config.algo, config.network, self.spec)
         self.optimizer = make_optimizer(config.optim, config.algo)
         self._update = make_update(config.algo, self.networks, self.optimizer)
+        self.packed_rows = tuple(r for r in config.train.packed_rows if r < config.train.batch_size)
+        """The row counts a packed update may use: those of `train.packed_rows` below the batch."""
 
     # ---- acting -------------------------------------------------------------------------
 
@@ -201,32 +209,56 @@ class Trainer:
         ex = self.config.exploration
         return action.linear_epsilon(env_steps, ex.epsilon_start, ex.epsilon_finish, ex.epsilon_anneal_steps)
 
-    def _learn(self, learner: LearnerState, buffer: ReplayBuffer, key: jax.Array
+    def _packed_update(self, learner: LearnerState, batch: Episodes, key: jax.Array, seed_axis: str | None
+                       ) -> tuple[LearnerState, UpdateMetrics]:
+        """The update on `batch` packed into the fewest rows of `train.packed_rows` that hold it,
+        or on the padded batch when none does (`lax.switch` runs only the branch chosen). Under
+        the seeds' vmap (`seed_axis`) the seeds share one choice, the largest any of them needs:
+        a per-seed choice would turn the switch into a select that runs every branch."""
+        counts = self.packed_rows
+        layout = replay.pack_layout(batch.filled)
+        branch = jnp.sum(layout.rows_needed > jnp.asarray(counts))  # the first count that holds it
+        if seed_axis is not None:
+            branch = jax.lax.pmax(branch, seed_axis)
+
+        def packed(rows):
+            def update():
+                packed_batch, starts = replay.pack(batch, layout, rows)
+                return self._update(learner, packed_batch, key, starts)
+            return update
+        return jax.lax.switch(branch, [packed(rows) for rows in counts] + [lambda: self._update(learner, batch, key)])
+
+    def _learn(self, learner: LearnerState, buffer: ReplayBuffer, key: jax.Array, seed_axis: str | None = None
                ) -> tuple[LearnerState, UpdateMetrics]:
         cfg = self.config.train
 
         def one_update(learner, update_key):
             # The loss's own key (the seed's sampled V(s)) is folded in, so that the batch sampled
             # with `update_key` is the one of the algorithms that need no key.
-            return self._update(learner, replay.sample(buffer, update_key, cfg.batch_size),
-                                jax.random.fold_in(update_key, 1))
+            batch = replay.sample(buffer, update_key, cfg.batch_size)
+            loss_key = jax.random.fold_in(update_key, 1)
+            if not self.packed_rows:
+                return self._update(learner, batch, loss_key)
+            return self._packed_update(learner, batch, loss_key, seed_axis)
 
         learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(key, cfg.updates_per_iteration))
         return learner, jax.tree_util.tree_map(lambda x: x.mean(axis=0), metrics)
 
-    def iteration(self, state: TrainState, active: jax.Array | None = None) -> tuple[TrainState, ChunkMetrics]:
+    def iteration(self, state: TrainState, active: jax.Array | None = None, seed_axis: str | None = None
+                  ) -> tuple[TrainState, ChunkMetrics]:
         """Act (one episode per env), then `absorb` the episodes. With `active` false (a () bool)
-        the state comes back unchanged and the metrics are zero (see `run_chunk_seeds`)."""
+        the state comes back unchanged and the metrics are zero (see `run_chunk_seeds`).
+        `seed_axis`: the name of the seeds' vmap axis, when under one (`SEED_AXIS`)."""
         key, rollout_key = jax.random.split(state.key)
         epsilon = self.epsilon(state.env_steps)
         episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, self.config.train.num_envs)
-        new_state, metrics = self.absorb(state.replace(key=key), episodes, stats, epsilon, active)
+        new_state, metrics = self.absorb(state.replace(key=key), episodes, stats, epsilon, active, seed_axis)
         if active is not None:  # a held seed keeps its key too
             new_state = new_state.replace(key=jnp.where(active, new_state.key, state.key))
         return new_state, metrics
 
     def absorb(self, state: TrainState, episodes: Episodes, stats: RolloutStats, epsilon: jax.Array,
-               active: jax.Array | None = None) -> tuple[TrainState, ChunkMetrics]:
+               active: jax.Array | None = None, seed_axis: str | None = None) -> tuple[TrainState, ChunkMetrics]:
         """Store new episodes, learn once enough are stored, maybe copy the targets. Shared by
         compiled rollouts and by host-stepped environments (PettingZoo).
 
@@ -245,7 +277,7 @@ class Trainer:
         metrics_shape = jax.eval_shape(self._learn, state.learner, buffer, learn_key)[1]
         learner, update_metrics = jax.lax.cond(
             can_learn,
-            lambda: self._learn(state.learner, buffer, learn_key),
+            lambda: self._learn(state.learner, buffer, learn_key, seed_axis),
             lambda: (state.learner, _zeros_like_tree(metrics_shape)),
         )
         copy_now = can_learn & (num_episodes - state.last_target_update_episode >= algo.target_update_interval)
@@ -292,7 +324,7 @@ class Trainer:
             # 1 it measured about 10% slower on predator-prey)
             state, metrics = self.run_chunk(jax.tree_util.tree_map(lambda x: x[0], states), stop_env_steps)
             return jax.tree_util.tree_map(lambda x: x[None], (state, metrics))
-        iterate = jax.vmap(self.iteration)
+        iterate = jax.vmap(functools.partial(self.iteration, seed_axis=SEED_AXIS), axis_name=SEED_AXIS)
         zeros = _zeros_like_tree(jax.eval_shape(iterate, states, states.env_steps < 0)[1])
 
         def body(carry):

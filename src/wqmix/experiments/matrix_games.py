@@ -146,7 +146,8 @@ def done_algorithms(out: Path, num_random: int = 20, num_seeds: int = 5, seed: i
             or list(previous.get("games", {}).values()) != games.tolist()):
         return {}
     return {algo: entry for algo, entry in previous.get("algorithms", {}).items()
-            if entry.get("config") == json.loads(json.dumps(cfg.to_dict(suite_config(algo, total_env_steps))))}
+            if cfg.config_difference(entry.get("config"),
+                                     json.loads(json.dumps(cfg.to_dict(suite_config(algo, total_env_steps))))) is None}
 
 
 def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: int = 20, num_seeds: int = 5,

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
-from wqmix.config import to_dict
+from wqmix.config import config_difference, to_dict
 from wqmix.errors import ConfigError
 from wqmix.run_dir import write_json_atomic
 from wqmix.sweep.spec import SweepSpec, Trial
@@ -23,20 +23,6 @@ STATUSES = ("pending", "running", "done", "failed")
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
-    """The dotted path where two JSON values first differ (None when equal)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            where = f"{path}.{key}" if path else key
-            if key not in a or key not in b:
-                return where
-            found = _first_difference(a[key], b[key], where)
-            if found:
-                return found
-        return None
-    return None if a == b else (path or "(the whole value)")
 
 
 class Manifest:
@@ -89,7 +75,7 @@ class Manifest:
                 previous = old.get(entry["id"])
                 if previous is None:  # a trial new to this directory (merge)
                     continue
-                where = _first_difference(previous["config"], entry["config"])
+                where = config_difference(previous["config"], entry["config"])
                 if where:
                     raise ConfigError("out", str(sweep_dir), f"holds a different sweep ({entry['id']} differs at "
                                       f"{where}); use another --out")
