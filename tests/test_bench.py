@@ -22,6 +22,10 @@ def test_workloads_have_the_named_schedules():
     assert smax.env.map == "3m" and (smax.train.num_envs, smax.train.updates_per_iteration) == (12, 1)
     assert (smax.network.agent_hidden, smax.network.mixer_embed, smax.network.hypernet_embed) == (64, 32, 64)
     assert cfg.validate(WORKLOADS["matrix-game"].make_config("qmix")).algo.name == "qmix"
+    spread = configs["pettingzoo-spread"]  # the fast protocol: 8 envs side by side, one update per 8 episodes
+    assert spread.env.name == "pettingzoo" and "simple_spread" in spread.env.factory
+    assert (spread.train.num_envs, spread.train.updates_per_iteration) == (8, 1)
+    assert [w.name for w in WORKLOADS.values() if w.host] == ["pettingzoo-spread"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -31,6 +31,8 @@ class Workload:
     make_config: Callable[[str], cfg.Config]
     measure_env_steps: int
     """Env steps (per seed) timed in each repeat."""
+    host: bool = False
+    """The env steps in Python (PettingZoo): timed by `run_host_workload`."""
 
 
 def _with(config: cfg.Config, **sections: dict[str, Any]) -> cfg.Config:
@@ -74,6 +76,10 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              lambda a: _with(_algo(cfg.official_defaults("smax"), a),
                              train={"num_envs": 12, "updates_per_iteration": 1},
                              network=_smax_network_sizes()), 12000),
+    Workload("pettingzoo-spread", "mpe2 simple_spread (3 agents, 25 steps) through the PettingZoo adapter, "
+             "8 envs side by side, one update of 32 episodes per 8 episodes; also its raw random-policy rate "
+             "and acting alone",
+             lambda a: _with(_algo(cfg.env_default("pettingzoo"), a), train={"num_envs": 8}), 4000, host=True),
 )}
 
 
@@ -83,10 +89,11 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
     import jax.numpy as jnp
     import numpy as np
 
-    from wqmix.buffer import buffer_bytes, sample
     from wqmix.train import Trainer, seed_keys
 
     workload = WORKLOADS[name]
+    if workload.host:
+        return run_host_workload(workload, algo, repeats)
     config = cfg.validate(workload.make_config(algo))
     trainer = Trainer(config)
     num_seeds = config.num_seeds
@@ -105,35 +112,119 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
 
     rates, update_rates = [], []
     for _ in range(repeats):
-        start_steps, start_updates = np.asarray(states.env_steps).copy(), np.asarray(states.updates).copy()
-        stop = int(np.max(start_steps)) + workload.measure_env_steps
-        t = time.perf_counter()
-        states, _ = compiled(states, jnp.int32(stop))
-        jax.block_until_ready(states)
-        seconds = time.perf_counter() - t
-        rates.append(float(np.sum(np.asarray(states.env_steps) - start_steps)) / seconds)
-        update_rates.append(float(np.sum(np.asarray(states.updates) - start_updates)) / seconds)
+        states = _timed_chunk(lambda states, stop: compiled(states, jnp.int32(stop)), states,
+                              workload.measure_env_steps, rates, update_rates)
+    return _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
 
-    # Achieved GFLOP/s of the update: its matrix-product FLOPs x measured updates/s.
+
+def _timed_chunk(run_chunk: Callable, states: Any, env_steps: int, rates: list[float],
+                 update_rates: list[float]) -> Any:
+    """Run one chunk of `env_steps` more env steps (all seeds) and append its env steps/s and
+    updates/s (all seeds together) to `rates` and `update_rates`. Returns the new states."""
+    import jax
+    import numpy as np
+
+    start_steps, start_updates = np.asarray(states.env_steps).copy(), np.asarray(states.updates).copy()
+    t = time.perf_counter()
+    states, _ = run_chunk(states, int(np.max(start_steps)) + env_steps)
+    jax.block_until_ready(states)
+    seconds = time.perf_counter() - t
+    rates.append(float(np.sum(np.asarray(states.env_steps) - start_steps)) / seconds)
+    update_rates.append(float(np.sum(np.asarray(states.updates) - start_updates)) / seconds)
+    return states
+
+
+def _figures(workload: Workload, algo: str, config: cfg.Config, trainer: Any, states: Any, compile_s: float,
+             rates: list[float], update_rates: list[float]) -> dict[str, Any]:
+    """The figures every workload reports, from its timed repeats and final states; the
+    update's achieved GFLOP/s is its matrix-product FLOPs x the measured updates/s."""
+    import jax
+    import numpy as np
+
+    from wqmix.buffer import buffer_bytes, sample
+
     learner = jax.tree_util.tree_map(lambda x: x[0], states.learner)
     buffer0 = jax.tree_util.tree_map(lambda x: x[0], states.buffer)
     batch = sample(buffer0, jax.random.key(0), config.train.batch_size)
     flops = matmul_flops(jax.make_jaxpr(trainer._update)(learner, batch).jaxpr)
-    median_updates = float(np.median(update_rates))
+    median, median_updates = float(np.median(rates)), float(np.median(update_rates))
     return {
-        "workload": name, "algo": algo, "description": workload.description, "seeds": num_seeds,
+        "workload": workload.name, "algo": algo, "description": workload.description, "seeds": config.num_seeds,
         "compile_s": round(compile_s, 2),
-        "env_steps_per_s": {"min": round(min(rates), 1), "median": round(float(np.median(rates)), 1),
-                            "max": round(max(rates), 1)},
+        "env_steps_per_s": {"min": round(min(rates), 1), "median": round(median, 1), "max": round(max(rates), 1)},
         "updates_per_s": round(median_updates, 2),
-        "env_steps_per_update": round(float(np.median(rates)) / median_updates, 1) if median_updates else None,
+        "env_steps_per_update": round(median / median_updates, 1) if median_updates else None,
         "update_gflop": round(flops / 1e9, 3),
         "update_gflops_per_s": round(flops * median_updates / 1e9, 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
         "buffer_gb": round(buffer_bytes(states.buffer) / 1e9, 3),
-        "repeats": repeats,
+        "repeats": len(rates),
         "backend": jax.default_backend(),
     }
+
+
+def raw_env_steps_per_s(env: Any, num_steps: int, seed: int = 0) -> float:
+    """A PettingZoo `ParallelEnv` stepped in plain Python under a uniformly random policy (each
+    agent's `action_space.sample()`, masks ignored), resetting when every agent is done: the
+    env's own rate, which nothing built on it can beat."""
+    steps, episode = 0, 0
+    start = time.perf_counter()
+    while steps < num_steps:
+        env.reset(seed=seed + episode)
+        episode += 1
+        while env.agents and steps < num_steps:
+            env.step({agent: env.action_space(agent).sample() for agent in env.agents})
+            steps += 1
+    return steps / (time.perf_counter() - start)
+
+
+def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, Any]:
+    """Time a host-stepped (PettingZoo) workload in this process, each repeat one right after the
+    other: the env's raw random-policy rate (`raw_env_steps_per_s`, on its own env object),
+    acting alone (`HostRunner.rollout`: epsilon-greedy on the agent network, every env of the
+    step in one compiled call, no learning), and training (`HostRunner.run_chunk`: acting,
+    replay and the update, after learning has started)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from wqmix.host_rollout import HostRunner
+    from wqmix.train import Trainer, seed_keys
+
+    config = cfg.validate(workload.make_config(algo))
+    trainer = Trainer(config)
+    runner = HostRunner(trainer, config.env.make, config.num_seeds)
+    raw_env = config.env.make().env  # a separate copy of the PettingZoo env, unwrapped
+    states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
+    t = time.perf_counter()
+    # Compiles acting and absorbing (their first calls) and fills the buffer until learning starts.
+    warm_steps = config.train.batch_size * trainer.spec.time_limit
+    states, _ = runner.run_chunk(states, jnp.int32(warm_steps))
+    jax.block_until_ready(states)
+    compile_s = time.perf_counter() - t
+    assert int(np.min(np.asarray(states.buffer.size))) >= config.train.batch_size
+
+    raw, acting, rates, update_rates = [], [], [], []
+    epsilon = jnp.full((config.num_seeds,), config.exploration.epsilon_finish, jnp.float32)
+    for r in range(repeats):
+        raw.append(raw_env_steps_per_s(raw_env, workload.measure_env_steps, seed=r * 1000))
+        steps, key = 0, jax.random.key(r)
+        start = time.perf_counter()
+        while steps < workload.measure_env_steps:
+            key, rollout_key = jax.random.split(key)
+            _, stats = runner.rollout(states.learner.params["agent"], jax.random.split(rollout_key, config.num_seeds),
+                                      epsilon)
+            steps += int(np.sum(np.asarray(stats.episode_length)))
+        acting.append(steps / (time.perf_counter() - start))
+        states = _timed_chunk(lambda states, stop: runner.run_chunk(states, jnp.int32(stop)), states,
+                              workload.measure_env_steps, rates, update_rates)
+
+    figures = _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
+    raw_rate, acting_rate = float(np.median(raw)), float(np.median(acting))
+    return {**figures, "raw_env_steps_per_s": round(raw_rate, 1), "acting_env_steps_per_s": round(acting_rate, 1),
+            "acting_vs_raw": round(acting_rate / raw_rate, 3),
+            "training_vs_raw": round(figures["env_steps_per_s"]["median"] / raw_rate, 3),
+            "compile_s_note": "first acting and absorbing calls plus the warm-up episodes (host envs compile lazily)"}
 
 
 def matmul_flops(jaxpr) -> float:
@@ -228,6 +319,12 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
                       f"{s['min']:,.0f} / {s['median']:,.0f} / {s['max']:,.0f}", f"{r['updates_per_s']:.2f}",
                       f"{r['update_gflops_per_s']:.1f}", f"{r['peak_rss_gb']:.2f}", f"{r['buffer_gb']:.3f}")
     Console().print(table)
+    for r in results:  # host-stepped workloads: the env's own rate beside ours, on one line
+        if "raw_env_steps_per_s" in r:
+            Console().print(f"{r['workload']} / {r['algo']}: env alone (random policy) "
+                            f"{r['raw_env_steps_per_s']:,.0f} env steps/s; acting {r['acting_env_steps_per_s']:,.0f} "
+                            f"({r['acting_vs_raw']:.0%} of the env alone); training "
+                            f"{r['env_steps_per_s']['median']:,.0f} ({r['training_vs_raw']:.0%})")
     if json_path:
         from wqmix.run_dir import write_json_atomic
 

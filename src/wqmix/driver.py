@@ -75,6 +75,16 @@ def test_stops(total: int, test_interval: int) -> list[int]:
     return [*range(test_interval, total, test_interval), total] if test_interval > 0 else []
 
 
+def test_episodes_per_test(total: int, num_tests: int, time_limit: int, requested: int) -> int:
+    """Test episodes played at each test stop: `requested` (log.test_episodes), but no more than
+    keeps all tests together within the run's training env steps (a 750-step run with 20 test
+    episodes of 25 steps at every one of its stops would play more test steps than training
+    steps), and at least one. Ours (issue 12): the official runner plays `test_nepisode` however
+    short the run."""
+    affordable = total // max(num_tests * time_limit, 1)
+    return max(1, min(requested, affordable))
+
+
 def _print_tables(console: Console, per_seed: list[dict[str, Any]]) -> None:
     for entry in per_seed:
         for key, title in (("q_tot", "Q_tot"), ("q_central", "Q-hat*")):
@@ -159,7 +169,14 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         jitted = jax.jit(trainer.run_chunk_seeds, donate_argnums=0)
         with console.status("compiling ..."):
             run_chunk = jitted.lower(states, jnp.int32(stops[0])).compile()
-    evaluate = _evaluator(trainer, runner, config.log.test_episodes)
+    # Every test stop and the final test of the summary.
+    num_test_episodes = test_episodes_per_test(total, len(tested) + 1, trainer.spec.time_limit,
+                                               config.log.test_episodes)
+    if num_test_episodes < config.log.test_episodes:
+        console.print(f"{num_test_episodes} test episode(s) per test, not log.test_episodes = "
+                      f"{config.log.test_episodes}: {len(tested)} tests of up to {trainer.spec.time_limit} steps "
+                      f"must not outnumber the {total:,} training steps")
+    evaluate = _evaluator(trainer, runner, num_test_episodes)
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     compile_s = time.perf_counter() - t0
 
@@ -234,7 +251,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
             entry.update(matrix_game_tables(trainer, jax.tree_util.tree_map(lambda x: x[i], states.learner)))
         else:
             entry["greedy_return"] = float(jnp.mean(test_stats.episode_return[i]))
-            entry["test_episodes"] = config.log.test_episodes
+            entry["test_episodes"] = num_test_episodes
             if trainer.env.reports_wins:
                 entry["test_win_rate"] = float(jnp.mean(test_stats.episode_won[i]))
         entry["final_train_return"] = rows[i]["train_return"] if rows else None
