@@ -167,3 +167,25 @@ def test_trains_an_env_whose_agents_leave_and_whose_reset_leaks_state(tmp_path, 
                  "--env.kwargs", '{"leaky": true}', "--env.time-limit", "6", "--algo", "iql",
                  "--train.env-check", "strict", "--out", str(tmp_path / "strict"), *TINY]) == 2
     assert "determinism: two resets" in capsys.readouterr().err
+
+
+def test_warm_up_compiles_acting_and_absorbing_before_training():
+    import jax
+    import jax.numpy as jnp
+
+    from wqmix.cli import parse_train_args
+    from wqmix.host_rollout import HostRunner
+    from wqmix.train import Trainer, seed_keys
+
+    config, _, _ = parse_train_args(["--env", "pettingzoo", "--env.factory", "test_pettingzoo:make_leaving_env",
+                                     "--env.kwargs", "{}", "--env.time-limit", "6", "--algo", "vdn",
+                                     "--train.num-envs", "2", *TINY])
+    trainer = Trainer(config)
+    runner = HostRunner(trainer, config.env.make, 1)
+    states = jax.vmap(trainer.init)(seed_keys(0, 1))
+    runner.warm_up(states)
+    compiled = (runner._act._cache_size(), runner._absorb._cache_size())
+    assert compiled == (1, 1)
+    trained, _ = runner.run_chunk(states, jnp.int32(40))  # past the first updates (batch of 4 episodes)
+    assert int(trained.updates[0]) > 0
+    assert (runner._act._cache_size(), runner._absorb._cache_size()) == compiled  # nothing compiled again

@@ -163,7 +163,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     console.print(f"[bold]wqmix[/] {config.algo.name} on {env_name}, seeds {seeds}, "
                   f"{total:,} env steps each -> {out_dir}")
     runner = HostRunner(trainer, make_env, config.num_seeds) if isinstance(trainer.env, HostEnvironment) else None
-    if runner is not None:  # the env steps in Python: acting and absorbing compile on their first call
+    if runner is not None:  # the env steps in Python: acting and absorbing compile ahead of it
+        with console.status("compiling ..."):
+            runner.warm_up(states)
         run_chunk = runner.run_chunk
     else:
         jitted = jax.jit(trainer.run_chunk_seeds, donate_argnums=0)

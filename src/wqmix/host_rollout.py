@@ -19,6 +19,17 @@ from wqmix.envs.base import HostEnvironment, TimeStep
 from wqmix.train import SEED_AXIS, ChunkMetrics, RolloutStats, Trainer, TrainState, min_env_steps
 
 
+def _as_episodes(obs, state, avail, alive, actions, reward, terminated, filled, won) -> tuple[Episodes, RolloutStats]:
+    """A rollout's host arrays (leading axes seeds, envs) as the compiled update takes them."""
+    episodes = Episodes(obs=jnp.asarray(obs), state=jnp.asarray(state), avail=jnp.asarray(avail),
+                        actions=jnp.asarray(actions), reward=jnp.asarray(reward),
+                        terminated=jnp.asarray(terminated), filled=jnp.asarray(filled), alive=jnp.asarray(alive))
+    stats = RolloutStats(episode_return=jnp.asarray(reward.sum(axis=-1)),
+                         episode_length=jnp.asarray(filled.sum(axis=-1), jnp.int32),
+                         episode_won=jnp.asarray(won))
+    return episodes, stats
+
+
 class HostRunner:
     """Rollouts and chunks for `num_seeds` x `num_envs` host environments."""
 
@@ -87,13 +98,25 @@ class HostRunner:
                     won[k, e] |= bool(ts.won)
                     done[k, e] = bool(ts.terminated) or bool(ts.truncated)
                     current[k][e] = ts
-        episodes = Episodes(obs=jnp.asarray(obs), state=jnp.asarray(state), avail=jnp.asarray(avail),
-                            actions=jnp.asarray(actions), reward=jnp.asarray(reward),
-                            terminated=jnp.asarray(terminated), filled=jnp.asarray(filled), alive=jnp.asarray(alive))
-        stats = RolloutStats(episode_return=jnp.asarray(reward.sum(axis=-1)),
-                             episode_length=jnp.asarray(filled.sum(axis=-1), jnp.int32),
-                             episode_won=jnp.asarray(won))
-        return episodes, stats
+        return _as_episodes(obs, state, avail, alive, actions, reward, terminated, filled, won)
+
+    def warm_up(self, states: TrainState) -> None:
+        """Compile acting and absorbing now, on inputs shaped and typed as a rollout's, instead of
+        on their first calls inside training (so that a run's compile time is not counted as
+        training time). Nothing is stepped and `states` is not changed."""
+        spec = self.trainer.spec
+        K, E, T, n = self.num_seeds, self.num_envs, spec.time_limit, spec.num_agents
+        epsilon = self._epsilon(states.env_steps)
+        _, act_keys = self._split(states.key)
+        self._act(states.learner.params["agent"], jnp.zeros((K, E, n, self.trainer.networks.agent.hidden)),
+                  np.zeros((K, E, n, spec.obs_dim), np.float32), jnp.full((K, E, n), -1, jnp.int32),
+                  np.ones((K, E, n, spec.num_actions), bool), act_keys, np.int32(0), epsilon)
+        episodes, stats = _as_episodes(
+            np.zeros((K, E, T + 1, n, spec.obs_dim), np.float32), np.zeros((K, E, T + 1, spec.state_dim), np.float32),
+            np.ones((K, E, T + 1, n, spec.num_actions), bool), np.ones((K, E, T + 1, n), bool),
+            np.zeros((K, E, T, n), np.int32), np.zeros((K, E, T), np.float32), np.zeros((K, E, T), bool),
+            np.ones((K, E, T), bool), np.zeros((K, E), bool))
+        jax.block_until_ready(self._absorb(states, episodes, stats, epsilon, states.env_steps < jnp.int32(0)))
 
     def run_chunk(self, states: TrainState, stop_env_steps: jax.Array) -> tuple[TrainState, ChunkMetrics]:
         """Iterate (act on the host, absorb compiled) until every seed reached `stop_env_steps`."""
