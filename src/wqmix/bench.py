@@ -308,7 +308,9 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
                 else:
                     results.append(json.loads(done.stdout.strip().splitlines()[-1]))
                 progress.advance(task)
-    table = Table(title=f"wqmix bench (dense matmul limit here: {limit:.0f} GFLOP/s)")
+    from wqmix.run_dir import device_description
+
+    table = Table(title=f"wqmix bench on {device_description()} (dense matmul limit here: {limit:.0f} GFLOP/s)")
     for column in ("workload", "algo", "seeds", "compile s", "env steps/s (min/median/max)", "updates/s",
                    "update GFLOP/s", "peak RSS GB", "buffer GB"):
         table.add_column(column, justify="right")
@@ -327,7 +329,8 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
     if json_path:
         from wqmix.run_dir import write_json_atomic
 
-        write_json_atomic(json_path, {"matmul_gflops": round(limit, 1), "results": results})
+        write_json_atomic(json_path, {"device": device_description(), "matmul_gflops": round(limit, 1),
+                                      "results": results})
     return 0
 
 

@@ -26,7 +26,7 @@ from wqmix.host_rollout import HostRunner
 from wqmix.learner import PROJECTOR_METRICS
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
-from wqmix.run_dir import prepare_run_dir, run_metadata, truncate_lines, write_json_atomic
+from wqmix.run_dir import device_description, prepare_run_dir, run_metadata, truncate_lines, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, min_env_steps, seed_keys
 
 _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
@@ -161,7 +161,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                        wandb_project=config.log.wandb_project, wandb_mode=config.log.wandb_mode,
                        config_dict=to_dict(config), resume=rows_written > 0)
     console.print(f"[bold]wqmix[/] {config.algo.name} on {env_name}, seeds {seeds}, "
-                  f"{total:,} env steps each -> {out_dir}")
+                  f"{total:,} env steps each, JAX on {device_description()} -> {out_dir}")
     runner = HostRunner(trainer, make_env, config.num_seeds) if isinstance(trainer.env, HostEnvironment) else None
     if runner is not None:  # the env steps in Python: acting and absorbing compile ahead of it
         with console.status("compiling ..."):

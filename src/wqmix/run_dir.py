@@ -60,6 +60,18 @@ def prepare_run_dir(path: Path) -> Path:
     return path
 
 
+def device_description() -> str:
+    """The JAX backend and the device computations run on, as `wqmix train` and `wqmix bench`
+    print them: e.g. "cpu (cpu:0)" or "gpu (cuda:0, NVIDIA H200; 1 device)"."""
+    import jax
+
+    devices = jax.devices()
+    first = devices[0]
+    kind = "" if first.device_kind == first.platform else f", {first.device_kind}"
+    count = f"; {len(devices)} devices" if len(devices) > 1 else ""
+    return f"{jax.default_backend()} ({first}{kind}{count})"
+
+
 def run_metadata(command: list[str] | None) -> dict[str, Any]:
     """Where a run came from: package versions, git commit of the code, JAX backend, command, time."""
     import datetime
