@@ -26,6 +26,7 @@ from wqmix.host_rollout import HostRunner
 from wqmix.learner import PROJECTOR_METRICS
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
+from wqmix.memory import release_freed_memory
 from wqmix.run_dir import device_description, prepare_run_dir, run_metadata, truncate_lines, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, min_env_steps, seed_keys
 
@@ -105,12 +106,15 @@ class TrainingDiverged(RuntimeError):
     """NaN or inf appeared in the loss or the parameters."""
 
 
-def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int):
-    """evaluate(states, key) -> RolloutStats of greedy test episodes, axes (seeds, episodes)."""
+def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int, states: TrainState):
+    """evaluate(states, key) -> RolloutStats of greedy test episodes, axes (seeds, episodes).
+    Compiled here, ahead of the first test, for states shaped as `states`."""
     if runner is not None:
         return lambda states, key: runner.greedy_episodes(states.learner.params["agent"], key, num_episodes)
+    num_seeds = states.env_steps.shape[0]
     episodes = jax.jit(jax.vmap(lambda params, key: greedy_episodes(trainer, params, key, num_episodes)))
-    return lambda states, key: episodes(states.learner.params, jax.random.split(key, states.env_steps.shape[0]))
+    episodes = episodes.lower(states.learner.params, jax.random.split(jax.random.key(0), num_seeds)).compile()
+    return lambda states, key: episodes(states.learner.params, jax.random.split(key, num_seeds))
 
 
 def train_run(config: Config, out_dir: Path, console: Console | None = None,
@@ -178,7 +182,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         console.print(f"{num_test_episodes} test episode(s) per test, not log.test_episodes = "
                       f"{config.log.test_episodes}: {len(tested)} tests of up to {trainer.spec.time_limit} steps "
                       f"must not outnumber the {total:,} training steps")
-    evaluate = _evaluator(trainer, runner, num_test_episodes)
+    with console.status("compiling ..."):
+        evaluate = _evaluator(trainer, runner, num_test_episodes, states)
+    release_freed_memory()  # the compiler's temporaries: see wqmix.memory
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     compile_s = time.perf_counter() - t0
 
@@ -246,6 +252,8 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
 
     # Greedy test episodes of the final policy (the matrix game: its learned tables).
     test_stats = evaluate(states, jax.random.fold_in(eval_key, len(stops)))
+    if runner is not None:
+        runner.close()  # its env worker processes, if any (else they end with this process)
     per_seed = []
     for i, seed in enumerate(seeds):
         entry: dict[str, Any] = {"seed": seed}
@@ -342,7 +350,9 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
     runner = (HostRunner(trainer, config.env.make, config.num_seeds)
               if isinstance(trainer.env, HostEnvironment) else None)
     with console.status(f"evaluating {num_episodes} greedy episodes per seed ..."):
-        stats = _evaluator(trainer, runner, num_episodes)(states, jax.random.fold_in(jax.random.key(config.seed), 2))
+        stats = _evaluator(trainer, runner, num_episodes, states)(states, jax.random.fold_in(jax.random.key(config.seed), 2))
+    if runner is not None:
+        runner.close()
     seeds = [config.seed + i for i in range(config.num_seeds)]
     result: dict[str, Any] = {"checkpoint": step, "episodes": num_episodes, "per_seed": []}
     table = Table(title=f"{config.algo.name} on {config.env.name}, checkpoint at {step:,} env steps")
