@@ -189,3 +189,59 @@ def test_warm_up_compiles_acting_and_absorbing_before_training():
     trained, _ = runner.run_chunk(states, jnp.int32(40))  # past the first updates (batch of 4 episodes)
     assert int(trained.updates[0]) > 0
     assert (runner._act._cache_size(), runner._absorb._cache_size()) == compiled  # nothing compiled again
+
+
+class BrokenEnv(LeavingEnv):
+    def step(self, actions):
+        raise RuntimeError("broken step")
+
+
+def make_broken_host_env():
+    return PettingZooEnv(BrokenEnv(), time_limit=6)
+
+
+def test_env_workers_step_the_same_envs_as_this_process():
+    """2 seeds x 3 envs of MPE simple_spread (start positions from the reset seed) stepped in 2
+    worker processes give the rollouts of the same envs stepped here, bit for bit."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from wqmix.cli import parse_train_args
+    from wqmix.host_rollout import HostRunner
+    from wqmix.train import Trainer, seed_keys
+
+    config, _, _ = parse_train_args(["--env", "pettingzoo", "--algo", "vdn", "--train.num-envs", "3",
+                                     "--num-seeds", "2", *TINY])
+    trainer = Trainer(config)
+    params = jax.jit(jax.vmap(trainer.init))(seed_keys(0, 2)).learner.params["agent"]
+    keys, epsilon = seed_keys(1, 2), jnp.full((2,), 0.5)
+    here = HostRunner(trainer, config.env.make, 2)
+    workers_config = dataclasses.replace(config, train=dataclasses.replace(config.train, env_workers=2))
+    there = HostRunner(Trainer(workers_config), workers_config.env.make, 2)
+    there._act = here._act  # the same compiled acting step (compiling it twice would only cost time)
+    try:
+        results = [jax.device_get(runner.rollout(params, keys, epsilon)) for runner in (here, there)]
+    finally:
+        there.close()
+    assert not any(process.is_alive() for process in there.envs.processes)
+    episodes = results[0][0]
+    assert episodes.filled.all() and len(np.unique(episodes.obs[:, :, 0, 0, 2])) == 6  # 6 different starts
+    for ours, theirs in zip(*map(jax.tree_util.tree_leaves, results)):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_env_workers_report_errors():
+    from wqmix.env_pool import WorkerEnvs
+
+    with pytest.raises(ValueError, match="train.env_workers needs an env factory that pickles"):
+        WorkerEnvs(lambda: make_broken_host_env(), 2, 2)
+    envs = WorkerEnvs(make_broken_host_env, 2, 2)
+    try:
+        first = envs.reset(np.array([0, 1]))
+        assert first.obs.shape == (2, 3, 4) and first.alive.all()
+        with pytest.raises(RuntimeError, match="broken step"):  # raised in a worker, raised here
+            envs.step(np.array([1]), np.zeros((1, 3), np.int32))
+    finally:
+        envs.close()

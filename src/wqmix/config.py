@@ -232,6 +232,12 @@ class TrainConfig:
     the batch, else the padded batch: the same loss (up to float rounding) on fewer rows where
     episodes are much shorter than the time limit. Counts not below `batch_size` are not used.
     Each count used compiles one more copy of the update. Default: ours (off)."""
+    env_workers: int = 0
+    """Compute only, not what is learned: host-stepped envs (PettingZoo) only. 0 steps every env in
+    this process; N > 0 spreads the `num_seeds` x `num_envs` envs over N worker processes that
+    step side by side (`wqmix.env_pool.WorkerEnvs`; the env factory must pickle). Pays where the
+    env's own step dominates and cores are free. Ignored by compiled (JAX) envs. Default: ours (0).
+    """
     env_check: Literal["strict", "warn", "off"] = "warn"
     """Before training, `check_env` plays a few random episodes: its errors (shapes, dtypes,
     NaN/inf, masks, time limit) always stop the run; its warnings (non-determinism) are printed
@@ -556,6 +562,8 @@ def validate(config: Config) -> Config:
               "batch_size", "buffer_size")
     _require(config.train.buffer_size >= config.train.batch_size, "train.buffer_size",
              config.train.buffer_size, f"must be >= train.batch_size ({config.train.batch_size})")
+    _require(config.train.env_workers >= 0, "train.env_workers", config.train.env_workers,
+             "must be >= 0 (0: step host envs in this process)")
     rows = config.train.packed_rows
     _require(all(r > 0 for r in rows) and list(rows) == sorted(set(rows)), "train.packed_rows", list(rows),
              "must be increasing row counts > 0, e.g. [12, 16, 24], or [] for off")
@@ -610,7 +618,7 @@ def _field_defaults(cls: type) -> dict[str, Any]:
 # Building configs from JSON dictionaries and from `--section.field value` overrides.
 
 
-COMPUTE_ONLY_FIELDS = ("train.packed_rows",)
+COMPUTE_ONLY_FIELDS = ("train.packed_rows", "train.env_workers")
 """Config fields that change how the computation is laid out, not what is learned (the same loss
 up to float rounding): two runs that differ only in these are the same experiment, and a stored
 config from before such a field existed matches any value of it (`config_difference`)."""

@@ -15,7 +15,8 @@ import numpy as np
 
 from wqmix import action
 from wqmix.buffer import Episodes
-from wqmix.envs.base import HostEnvironment, TimeStep
+from wqmix.env_pool import LocalEnvs, WorkerEnvs
+from wqmix.envs.base import HostEnvironment
 from wqmix.train import SEED_AXIS, ChunkMetrics, RolloutStats, Trainer, TrainState, min_env_steps
 
 
@@ -31,14 +32,18 @@ def _as_episodes(obs, state, avail, alive, actions, reward, terminated, filled, 
 
 
 class HostRunner:
-    """Rollouts and chunks for `num_seeds` x `num_envs` host environments."""
+    """Rollouts and chunks for `num_seeds` x `num_envs` host environments: in this process, or in
+    `train.env_workers` worker processes (`wqmix.env_pool`). Call `close` when done."""
 
     def __init__(self, trainer: Trainer, make_env: Callable[[], HostEnvironment], num_seeds: int):
         self.trainer, self.num_seeds = trainer, num_seeds
         self.num_envs = trainer.config.train.num_envs
-        first = trainer.env
-        self.envs = [[first if (k, e) == (0, 0) else make_env() for e in range(self.num_envs)]
-                     for k in range(num_seeds)]
+        count, workers = num_seeds * self.num_envs, trainer.config.train.env_workers
+        # env k * num_envs + e is env e of seed k
+        if workers:
+            self.envs = WorkerEnvs(make_env, count, workers)
+        else:
+            self.envs = LocalEnvs([trainer.env] + [make_env() for _ in range(count - 1)])
 
         def act(agent_params, hidden, obs, prev_actions, avail, key, t, epsilon):
             # one seed: hidden (E, agents, H), obs (E, agents, obs), avail (E, agents, actions);
@@ -52,53 +57,55 @@ class HostRunner:
         self._epsilon = jax.jit(jax.vmap(trainer.epsilon))
         self._seeds = jax.jit(jax.vmap(lambda k: jax.random.randint(k, (self.num_envs,), 0, 2**31 - 1)))
 
+    def close(self) -> None:
+        """Stop the env worker processes, if any."""
+        self.envs.close()
+
     def rollout(self, agent_params, keys: jax.Array, epsilon: jax.Array) -> tuple[Episodes, RolloutStats]:
         """One episode per environment and seed. Arrays have leading axes (seeds, envs)."""
         spec = self.trainer.spec
         K, E, T, n = self.num_seeds, self.num_envs, spec.time_limit, spec.num_agents
+        N = K * E  # envs of all seeds, on one axis here
         reset_keys, act_keys = self._split(keys)
-        seeds = np.asarray(self._seeds(reset_keys))
-        obs = np.zeros((K, E, T + 1, n, spec.obs_dim), np.float32)
-        state = np.zeros((K, E, T + 1, spec.state_dim), np.float32)
-        avail = np.zeros((K, E, T + 1, n, spec.num_actions), bool)
-        alive = np.zeros((K, E, T + 1, n), bool)
-        actions = np.zeros((K, E, T, n), np.int32)
-        reward = np.zeros((K, E, T), np.float32)
-        terminated = np.zeros((K, E, T), bool)
-        filled = np.zeros((K, E, T), bool)
-        won = np.zeros((K, E), bool)
-        current: list[list[TimeStep]] = [[self.envs[k][e].reset(int(seeds[k, e])) for e in range(E)]
-                                          for k in range(K)]
-        done = np.zeros((K, E), bool)
+        seeds = np.asarray(self._seeds(reset_keys)).reshape(N)
+        obs = np.zeros((N, T + 1, n, spec.obs_dim), np.float32)
+        state = np.zeros((N, T + 1, spec.state_dim), np.float32)
+        avail = np.zeros((N, T + 1, n, spec.num_actions), bool)
+        alive = np.zeros((N, T + 1, n), bool)
+        actions = np.zeros((N, T, n), np.int32)
+        reward = np.zeros((N, T), np.float32)
+        terminated = np.zeros((N, T), bool)
+        filled = np.zeros((N, T), bool)
+        won = np.zeros((N,), bool)
+        current = self.envs.reset(seeds)  # each env's latest time step, (N, ...)
+        done = np.zeros((N,), bool)
         hidden = jnp.zeros((K, E, n, self.trainer.networks.agent.hidden))
         prev_actions = jnp.full((K, E, n), -1, jnp.int32)
         for t in range(T + 1):
-            for k in range(K):
-                for e in range(E):
-                    ts = current[k][e]
-                    obs[k, e, t], state[k, e, t], avail[k, e, t], alive[k, e, t] = ts.obs, ts.state, ts.avail, ts.alive
+            obs[:, t], state[:, t], avail[:, t], alive[:, t] = current.obs, current.state, current.avail, current.alive
             if t == T or done.all():
                 if t < T:  # the remaining steps are padding: repeat the last observation
-                    obs[:, :, t + 1:] = obs[:, :, t:t + 1]
-                    state[:, :, t + 1:] = state[:, :, t:t + 1]
-                    avail[:, :, t + 1:] = avail[:, :, t:t + 1]
-                    alive[:, :, t + 1:] = alive[:, :, t:t + 1]
+                    obs[:, t + 1:] = obs[:, t:t + 1]
+                    state[:, t + 1:] = state[:, t:t + 1]
+                    avail[:, t + 1:] = avail[:, t:t + 1]
+                    alive[:, t + 1:] = alive[:, t:t + 1]
                 break
-            hidden, chosen = self._act(agent_params, hidden, obs[:, :, t], prev_actions, avail[:, :, t], act_keys,
-                                       np.int32(t), epsilon)
+            hidden, chosen = self._act(agent_params, hidden, obs[:, t].reshape(K, E, n, -1), prev_actions,
+                                       avail[:, t].reshape(K, E, n, -1), act_keys, np.int32(t), epsilon)
             prev_actions = chosen
-            chosen = np.asarray(chosen)
-            actions[:, :, t] = chosen
-            for k in range(K):
-                for e in range(E):
-                    if done[k, e]:
-                        continue
-                    ts = self.envs[k][e].step(chosen[k, e])
-                    reward[k, e, t], terminated[k, e, t], filled[k, e, t] = ts.reward, ts.terminated, True
-                    won[k, e] |= bool(ts.won)
-                    done[k, e] = bool(ts.terminated) or bool(ts.truncated)
-                    current[k][e] = ts
-        return _as_episodes(obs, state, avail, alive, actions, reward, terminated, filled, won)
+            chosen = np.asarray(chosen).reshape(N, n)
+            actions[:, t] = chosen
+            which = np.flatnonzero(~done)
+            stepped = self.envs.step(which, chosen[which])
+            reward[which, t], terminated[which, t], filled[which, t] = stepped.reward, stepped.terminated, True
+            won[which] |= stepped.won
+            done[which] = stepped.terminated | stepped.truncated
+            for name in ("obs", "state", "avail", "alive"):
+                getattr(current, name)[which] = getattr(stepped, name)
+
+        def seeds_envs(x):  # (N, ...) -> (K, E, ...)
+            return x.reshape(K, E, *x.shape[1:])
+        return _as_episodes(*map(seeds_envs, (obs, state, avail, alive, actions, reward, terminated, filled, won)))
 
     def warm_up(self, states: TrainState) -> None:
         """Compile acting and absorbing now, on inputs shaped and typed as a rollout's, instead of
