@@ -1,5 +1,7 @@
 """`wqmix bench`: the workloads are the schedules the performance issue names; bad options fail."""
 
+import dataclasses
+
 import pytest
 
 from wqmix import config as cfg
@@ -25,7 +27,11 @@ def test_workloads_have_the_named_schedules():
     spread = configs["pettingzoo-spread"]  # the fast protocol: 8 envs side by side, one update per 8 episodes
     assert spread.env.name == "pettingzoo" and "simple_spread" in spread.env.factory
     assert (spread.train.num_envs, spread.train.updates_per_iteration) == (8, 1)
-    assert [w.name for w in WORKLOADS.values() if w.host] == ["pettingzoo-spread"]
+    assert [w.name for w in WORKLOADS.values() if w.host] == ["pettingzoo-spread", "pettingzoo-spread-workers"]
+    workers = configs["pettingzoo-spread-workers"]  # the same, its envs stepped in 2 processes
+    assert workers.train == dataclasses.replace(spread.train, env_workers=2)
+    for name, one in (("seeds-16-mpe", mpe), ("seeds-16-smax", smax)):  # 16 seeds of the same schedule
+        assert configs[name].num_seeds == 16 and configs[name].train == one.train
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from wqmix import config as cfg
+from wqmix.memory import release_freed_memory
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,18 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              lambda a: _with(_algo(cfg.official_defaults("smax"), a),
                              train={"num_envs": 12, "updates_per_iteration": 1},
                              network=_smax_network_sizes()), 12000),
+    Workload("seeds-16-mpe", "mpe-spread-jaxmarl with 16 seeds vmapped in one process",
+             lambda a: dataclasses.replace(WORKLOADS["mpe-spread-jaxmarl"].make_config(a), num_seeds=16), 8000),
+    Workload("seeds-16-smax", "smax-3m-jaxmarl with 16 seeds vmapped in one process",
+             lambda a: dataclasses.replace(WORKLOADS["smax-3m-jaxmarl"].make_config(a), num_seeds=16), 3000),
     Workload("pettingzoo-spread", "mpe2 simple_spread (3 agents, 25 steps) through the PettingZoo adapter, "
              "8 envs side by side, one update of 32 episodes per 8 episodes; also its raw random-policy rate "
              "and acting alone",
              lambda a: _with(_algo(cfg.env_default("pettingzoo"), a), train={"num_envs": 8}), 4000, host=True),
+    Workload("pettingzoo-spread-workers", "pettingzoo-spread with its 8 envs stepped in 2 worker processes "
+             "(train.env_workers 2)",
+             lambda a: _with(_algo(cfg.env_default("pettingzoo"), a), train={"num_envs": 8, "env_workers": 2}),
+             4000, host=True),
 )}
 
 
@@ -102,6 +111,7 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
     t = time.perf_counter()
     compiled = chunk.lower(states, jnp.int32(1)).compile()
     compile_s = time.perf_counter() - t
+    release_freed_memory()  # as `wqmix train` does: peak RSS is what a user's run takes
 
     # Warm up until every seed learns in each iteration (the buffer holds a batch).
     episodes_needed = config.train.batch_size
@@ -199,6 +209,7 @@ def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, 
     t = time.perf_counter()
     runner.warm_up(states)
     compile_s = time.perf_counter() - t
+    release_freed_memory()
     # Fill the buffer until learning starts (excluded from the timings).
     states, _ = runner.run_chunk(states, jnp.int32(config.train.batch_size * trainer.spec.time_limit))
     jax.block_until_ready(states)
@@ -218,6 +229,7 @@ def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, 
         acting.append(steps / (time.perf_counter() - start))
         states = _timed_chunk(lambda states, stop: runner.run_chunk(states, jnp.int32(stop)), states,
                               workload.measure_env_steps, rates, update_rates)
+    runner.close()
 
     figures = _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
     raw_rate, acting_rate = float(np.median(raw)), float(np.median(acting))

@@ -113,15 +113,21 @@ class Trainer:
         hidden, q = unroll_agents(self.networks.agent, agent_params, hidden, inputs[None])
         return hidden, q[0]
 
-    def rollout(self, key: jax.Array, agent_params: Any, epsilon: jax.Array, num_envs: int
-                ) -> tuple[Episodes, RolloutStats]:
+    def rollout(self, key: jax.Array, agent_params: Any, epsilon: jax.Array, num_envs: int,
+                seed_axis: str | None = None) -> tuple[Episodes, RolloutStats]:
         """One episode in each of `num_envs` environments, padded to the time limit.
 
         Environments that finish early are frozen (their state stops changing) and their
         remaining steps are marked as padding (`filled` false). The loop stops as soon as every
         environment has finished (SMAX 3m battles last about 15-60 of their 100 steps): the padding
         rows then repeat each env's final observation, state and masks, with action 0, no
-        reward and `filled` false, which leaves the loss unchanged."""
+        reward and `filled` false, which leaves the loss unchanged.
+
+        Under the seeds' vmap (`seed_axis`) the loop runs until every env of every seed has
+        finished: a per-seed stop would make JAX select the whole loop state, the (T, E, ...)
+        records included, between old and new on every step, and write each step's row with a
+        scatter. A seed that finished first records padding rows (equal to the ones above) until
+        the others do, so each seed's episodes are those of its own run."""
         env, spec, networks = self.env, self.spec, self.networks
         T = spec.time_limit
         reset_key, key = jax.random.split(key)
@@ -142,7 +148,8 @@ class Trainer:
             next_env_state, next_timestep = jax.vmap(env.step)(
                 jax.random.split(env_key, num_envs), env_state, actions)
             active = ~done
-            record = (timestep.obs, timestep.state, timestep.avail, _alive(timestep), actions,
+            record = (timestep.obs, timestep.state, timestep.avail, _alive(timestep),
+                      jnp.where(active[:, None], actions, 0),  # padding rows: action 0
                       jnp.where(active, next_timestep.reward, 0.0), next_timestep.terminated & active, active,
                       next_timestep.won & active)
             done = done | next_timestep.terminated | next_timestep.truncated
@@ -162,7 +169,10 @@ class Trainer:
 
         def running(loop):
             t, carry, _ = loop
-            return (t < T) & ~jnp.all(carry[-1])
+            going = ~jnp.all(carry[-1])
+            if seed_axis is not None:
+                going = jax.lax.pmax(going.astype(jnp.int32), seed_axis) > 0
+            return (t < T) & going
 
         steps, (_, last, _, _, _), records = jax.lax.while_loop(running, body, (jnp.zeros((), jnp.int32), start, empty))
         obs, state, avail, alive, actions, reward, terminated, filled, won = records  # each (T, E, ...)
@@ -251,7 +261,8 @@ class Trainer:
         `seed_axis`: the name of the seeds' vmap axis, when under one (`SEED_AXIS`)."""
         key, rollout_key = jax.random.split(state.key)
         epsilon = self.epsilon(state.env_steps)
-        episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, self.config.train.num_envs)
+        episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, self.config.train.num_envs,
+                                       seed_axis)
         new_state, metrics = self.absorb(state.replace(key=key), episodes, stats, epsilon, active, seed_axis)
         if active is not None:  # a held seed keeps its key too
             new_state = new_state.replace(key=jnp.where(active, new_state.key, state.key))
