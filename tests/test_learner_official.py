@@ -168,7 +168,9 @@ def mutant_learner(old: str, new: str) -> types.ModuleType:
     return module
 
 
-@pytest.mark.parametrize("name", list(MUTANTS))
+# Three in the default suite, every one with `pytest -m slow` (each compiles a learner of its own).
+@pytest.mark.parametrize("name", [name if i < 3 else pytest.param(name, marks=pytest.mark.slow)
+                                  for i, name in enumerate(MUTANTS)])
 def test_each_planted_error_makes_the_comparison_fail(name, episodes):
     batch, official = episodes
     algo_name, old, new = MUTANTS[name]

@@ -52,6 +52,7 @@ def tiny_suite_config(algo):
         algo=dataclasses.replace(config.algo, target_update_interval=16)))
 
 
+@pytest.mark.slow
 def test_vmapped_games_and_seeds_equal_their_single_runs():
     config = tiny_suite_config("projector-qmix-text")
     payoffs = np.array([mg.HAND_CRAFTED["paper"], mg.HAND_CRAFTED["climbing"]], np.float32)
@@ -66,6 +67,7 @@ def test_vmapped_games_and_seeds_equal_their_single_runs():
         np.testing.assert_allclose(runs["q_tot"][1, s], joint_tables(trainer, state.learner)[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_runs_the_suite_and_writes_both_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(mg, "suite_config", lambda algo, total_env_steps=None: tiny_suite_config(algo))
     assert main(["experiment", "matrix-games", "--out", str(tmp_path), "--random", "1", "--seeds", "2",

@@ -91,8 +91,8 @@ PACK_LENGTHS = [6, 2, 1, 3, 6, 1, 2, 4]  # two cut by the time limit; 3 rows of 
 
 
 @pytest.mark.parametrize("algo_name, td_lambda", [
-    ("ow-qmix", 0.0), ("cw-qmix", 0.0), ("qmix", 0.6), ("vdn", 0.0), ("iql", 0.0), ("ow-qmix-no-central", 0.0),
-    ("projector-qmix", 0.0)])
+    ("ow-qmix", 0.0), ("qmix", 0.6), ("iql", 0.0), *(pytest.param(*args, marks=pytest.mark.slow) for args in (
+        ("cw-qmix", 0.0), ("vdn", 0.0), ("ow-qmix-no-central", 0.0), ("projector-qmix", 0.0)))])
 def test_packed_batch_gives_the_padded_batch_loss_and_gradients(algo_name, td_lambda):
     algo = dataclasses.replace(ALGORITHMS[algo_name], td_lambda=td_lambda)
     networks = make_networks(algo, NET, SPEC)
@@ -137,6 +137,7 @@ def _predator_prey(packed_rows, num_seeds=1):
     return cfg.validate(config)
 
 
+@pytest.mark.slow  # whole training runs, twice each: `pytest -m slow`
 @pytest.mark.parametrize("num_seeds", [1, 2])
 def test_training_with_packed_batches_follows_training_without(num_seeds):
     keys = seed_keys(0, num_seeds)

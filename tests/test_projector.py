@@ -230,6 +230,7 @@ def test_l2_penalty_adds_exactly_its_term():
     np.testing.assert_allclose(float(with_l2 - plain), 0.3 * squares, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_projector_moves_at_its_own_learning_rate():
     """Adam's first step moves every parameter with a non-zero gradient by about its learning rate."""
     algo, networks, params, target = setup("projector-qmix", lr=1e-4)
@@ -306,6 +307,7 @@ def test_state_only_projector_keeps_the_greedy_joint_action_of_q_mono(seed, n_ag
 # ---- the running mean is training state: checkpointed and resumed exactly ------------------
 
 
+@pytest.mark.slow
 def test_running_mean_of_the_advantage_resumes_exactly(tmp_path, tiny):
     from wqmix.checkpoint import Checkpointer
     from wqmix.train import Trainer

@@ -121,6 +121,7 @@ def test_other_suffixes_are_refused(episode, tmp_path):
     assert not (tmp_path / "ep.jpg").exists()
 
 
+@pytest.mark.slow
 def test_eval_renders_a_trained_run(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--algo", "vdn", "--env", "predator-prey", "--env.grid-size", "5", "--env.num-agents", "3",

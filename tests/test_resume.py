@@ -53,7 +53,8 @@ def kill_when(process, checkpoints: Path, count: int, extra_delay: float):
     process.wait()
 
 
-@pytest.mark.parametrize("kill_after", [1, 4, 9])
+# Killed after 1 and 9 checkpoints too with `pytest -m slow` (each is a whole run again).
+@pytest.mark.parametrize("kill_after", [pytest.param(1, marks=pytest.mark.slow), 4, pytest.param(9, marks=pytest.mark.slow)])
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, kill_after):
     rng = random.Random(kill_after)
     out = tmp_path / "run"

@@ -101,7 +101,7 @@ def assert_recovers_optimum(outcomes: list[dict]) -> None:
         assert abs(tables["q_central"][0][0] - 8.0) <= 2.0, (seed, tables["q_central"])
 
 
-@pytest.mark.parametrize("algo", ["ow-qmix", "cw-qmix"])
+@pytest.mark.parametrize("algo", ["ow-qmix", pytest.param("cw-qmix", marks=pytest.mark.slow)])
 def test_wqmix_recovers_the_optimal_joint_action_on_the_matrix_game(algo):
     """5 seeds of 1500 episodes each (the paper's settings, shortened)."""
     assert_recovers_optimum(matrix_game_outcomes(algo, 1500))
