@@ -75,7 +75,7 @@ def _worker(connection: Any, make_env: Callable[[], Any], count: int) -> None:
 
 class WorkerEnvs:
     """`num_envs` envs from `make_env`, spread over `workers` processes in contiguous blocks
-    (env i lives in worker i * workers // num_envs). Each call sends every worker its share and
+    (`np.array_split` of the env indices). Each call sends every worker its share and
     then waits for all of them, so the workers step side by side. Processes are started with
     "spawn" (forking a process that runs JAX's threads can deadlock): `make_env` must pickle,
     e.g. a config's `make` method or a module-level function."""
