@@ -33,6 +33,8 @@ class Episodes:
     terminated: jax.Array  # (B, T) bool
     filled: jax.Array  # (B, T) bool: the step belongs to the episode (not padding)
     alive: jax.Array  # (B, T+1, agents) bool: the agent takes part (PettingZoo agents may leave)
+    starts: jax.Array | None = None  # (B, T+1) bool: an episode begins here (the agent RNNs reset);
+    # None: one episode per row, from its first step. Set in windows of a stream (`train.collector`).
 
 
 @struct.dataclass
@@ -66,9 +68,10 @@ def _packed_bytes(width: int) -> int:
     return (width + 7) // 8
 
 
-def init_buffer(spec: EnvSpec, capacity: int) -> ReplayBuffer:
-    """An empty buffer for episodes of `spec`."""
-    T, n = spec.time_limit, spec.num_agents
+def init_buffer(spec: EnvSpec, capacity: int, window: int | None = None) -> ReplayBuffer:
+    """An empty buffer for episodes of `spec`; with `window`, for windows of that many steps of
+    an auto-reset stream instead (time axis `window`, and a `starts` field)."""
+    T, n = (spec.time_limit if window is None else window), spec.num_agents
     # field -> (shape without the last axis, last axis, storage dtype)
     layout = {
         "obs": ((capacity, T + 1, n), spec.obs_dim, np.dtype(spec.obs_dtype)),
@@ -80,6 +83,8 @@ def init_buffer(spec: EnvSpec, capacity: int) -> ReplayBuffer:
         "filled": ((capacity,), T, np.dtype(bool)),
         "alive": ((capacity, T + 1), n, np.dtype(bool)),
     }
+    if window is not None:
+        layout["starts"] = ((capacity,), T + 1, np.dtype(bool))
     bit_fields = tuple((name, width) for name, (_, width, dtype) in layout.items()
                        if dtype == np.bool_ and name in _BIT_CANDIDATES)
     packed = dict(bit_fields)
@@ -114,7 +119,7 @@ def insert(buffer: ReplayBuffer, episodes: Episodes, where: jax.Array | None = N
 
     added = num_new if where is None else jnp.where(where, num_new, 0)
     return buffer.replace(
-        data=buffer.data.replace(**{name: stored(name) for name in _FIELDS}),
+        data=buffer.data.replace(**{name: stored(name) for name in _FIELDS if getattr(buffer.data, name) is not None}),
         insert_pos=(buffer.insert_pos + added) % buffer.capacity,
         size=jnp.minimum(buffer.size + added, buffer.capacity),
     )
@@ -139,6 +144,7 @@ def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Episodes:
         terminated=picked.terminated,
         filled=picked.filled,
         alive=picked.alive.astype(bool),
+        starts=picked.starts,
     )
 
 

@@ -232,6 +232,18 @@ class TrainConfig:
     the batch, else the padded batch: the same loss (up to float rounding) on fewer rows where
     episodes are much shorter than the time limit. Counts not below `batch_size` are not used.
     Each count used compiles one more copy of the update. Default: ours (off)."""
+    collector: Literal["episodes", "stream"] = "episodes"
+    """How experience is collected. "episodes": each iteration every env plays one whole
+    episode, stored padded to the time limit (the paper's and official protocol). "stream":
+    each iteration every env takes `stream_window` steps of an auto-reset stream that carries on
+    across iterations, stored as windows that may hold several episodes (each agent RNN reset
+    where one begins, and at the window's start), as JaxMARL trains; the replay then holds and
+    samples windows (`buffer_size`, `batch_size` count windows) and an episode's end, by the time
+    limit too, does not bootstrap (JaxMARL's `done`). Compiled envs only; `packed_rows` does not
+    apply. Default: official (episodes)."""
+    stream_window: int = 128
+    """Env steps per env per iteration with `collector` "stream". Default: JaxMARL
+    (`ql_rnn_smax` / `ql_rnn_mpe` `NUM_STEPS`: 128)."""
     env_workers: int = 0
     """Compute only, not what is learned: host-stepped envs (PettingZoo) only. 0 steps every env in
     this process; N > 0 spreads the `num_seeds` x `num_envs` envs over N worker processes that
@@ -562,6 +574,7 @@ def validate(config: Config) -> Config:
               "batch_size", "buffer_size")
     _require(config.train.buffer_size >= config.train.batch_size, "train.buffer_size",
              config.train.buffer_size, f"must be >= train.batch_size ({config.train.batch_size})")
+    _positive(config.train, "train", "stream_window")
     _require(config.train.env_workers >= 0, "train.env_workers", config.train.env_workers,
              "must be >= 0 (0: step host envs in this process)")
     rows = config.train.packed_rows

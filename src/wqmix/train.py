@@ -24,8 +24,9 @@ from wqmix import action, buffer as replay
 from wqmix.agents import Networks, agent_inputs, init_params, make_networks, unroll_agents
 from wqmix.buffer import Episodes, ReplayBuffer
 from wqmix.config import Config, validate
-from wqmix.envs.base import Environment
+from wqmix.envs.base import Environment, HostEnvironment, TimeStep
 from wqmix.envs.check import check_env
+from wqmix.errors import ConfigError
 from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer,
                            make_update)
 
@@ -36,6 +37,15 @@ update agree on its row count over it."""
 
 
 @struct.dataclass
+class StreamState:
+    """Where each env's auto-reset stream stands between iterations (`train.collector` "stream")."""
+
+    env_state: Any  # the envs' states, each leaf (E, ...)
+    timestep: TimeStep  # (E, ...): what the agents see now
+    episode_return: jax.Array  # (E,) float32: return so far of each env's running episode
+
+
+@struct.dataclass
 class TrainState:
     """The whole training state of one seed, as one pytree."""
 
@@ -43,8 +53,9 @@ class TrainState:
     buffer: ReplayBuffer
     key: jax.Array
     env_steps: jax.Array  # () int32
-    episodes: jax.Array  # () int32
+    episodes: jax.Array  # () int32: episodes finished
     last_target_update_episode: jax.Array  # () int32
+    stream: StreamState | None = None  # collector "stream" only
 
     @property
     def updates(self) -> jax.Array:
@@ -54,9 +65,10 @@ class TrainState:
 
 @struct.dataclass
 class RolloutStats:
-    episode_return: jax.Array  # (E,) sum of rewards
+    episode_return: jax.Array  # (E,) sum of rewards (stream: of the episodes that finished)
     episode_length: jax.Array  # (E,) steps taken
-    episode_won: jax.Array  # (E,) bool: ended in a win (SMAX)
+    episode_won: jax.Array  # (E,) bool: ended in a win (SMAX); stream: episodes won, int
+    episodes_finished: jax.Array | None = None  # (E,) int: stream only (else one episode each)
 
 
 @struct.dataclass
@@ -99,8 +111,15 @@ class Trainer:
         self.networks: Networks = make_networks(config.algo, config.network, self.spec)
         self.optimizer = make_optimizer(config.optim, config.algo)
         self._update = make_update(config.algo, self.networks, self.optimizer)
-        self.packed_rows = tuple(r for r in config.train.packed_rows if r < config.train.batch_size)
-        """The row counts a packed update may use: those of `train.packed_rows` below the batch."""
+        self.stream_window = config.train.stream_window if config.train.collector == "stream" else None
+        """Env steps per window of the auto-reset stream, or None (whole episodes)."""
+        if self.stream_window is not None and isinstance(self.env, HostEnvironment):
+            raise ConfigError("train.collector", "stream", "needs a compiled (JAX) env; host-stepped envs "
+                              "(PettingZoo) collect whole episodes: set it to 'episodes'")
+        self.packed_rows = () if self.stream_window is not None else tuple(
+            r for r in config.train.packed_rows if r < config.train.batch_size)
+        """The row counts a packed update may use: those of `train.packed_rows` below the batch
+        (none for stream windows, which are full)."""
 
     # ---- acting -------------------------------------------------------------------------
 
@@ -200,6 +219,70 @@ class Trainer:
                              episode_won=won.any(axis=0))
         return episodes, stats
 
+    def start_stream(self, key: jax.Array) -> StreamState:
+        """Every env of the stream at the start of a fresh episode."""
+        num_envs = self.config.train.num_envs
+        env_state, timestep = jax.vmap(self.env.reset)(jax.random.split(key, num_envs))
+        return StreamState(env_state=env_state, timestep=timestep, episode_return=jnp.zeros((num_envs,)))
+
+    def stream_rollout(self, key: jax.Array, agent_params: Any, epsilon: jax.Array, stream: StreamState
+                       ) -> tuple[Episodes, RolloutStats, StreamState]:
+        """`stream_window` (W) steps of every env's auto-reset stream (`train.collector` "stream").
+
+        An env whose episode ends (terminated or cut by the time limit) starts a new one on the
+        next step. The agent RNNs and previous actions start afresh at the window's first step,
+        as the learner unrolls a stored window from a zero hidden state (JaxMARL does the same
+        with its rollouts), and wherever an episode begins (`starts`). Every step is a real
+        transition (`filled` true); an episode's end is recorded as `terminated` whatever its
+        cause (no bootstrap into the next episode's first observation); the window's last step
+        bootstraps from column W, the observation after it. Returns the windows (E, W[+1], ...),
+        the stats of the episodes that finished in the window, and the stream after it."""
+        env, spec = self.env, self.spec
+        W, E = self.stream_window, self.config.train.num_envs
+        hidden = jnp.zeros((E, spec.num_agents, self.networks.agent.hidden))
+        prev_actions = jnp.full((E, spec.num_agents), -1, jnp.int32)
+
+        def select(done, new, old):  # per env: new where done
+            return jax.tree_util.tree_map(lambda n, o: jnp.where(done.reshape(-1, *([1] * (n.ndim - 1))), n, o),
+                                          new, old)
+
+        def step(carry, step_key):
+            stream, hidden, prev_actions = carry
+            act_key, env_key, reset_key = jax.random.split(step_key, 3)
+            timestep = stream.timestep
+            hidden, q = self.utilities(agent_params, hidden, timestep.obs, prev_actions)
+            actions = action.masked_epsilon_greedy(act_key, q, timestep.avail, epsilon)  # (E, agents)
+            env_state, next_timestep = jax.vmap(env.step)(jax.random.split(env_key, E), stream.env_state, actions)
+            done = next_timestep.terminated | next_timestep.truncated
+            episode_return = stream.episode_return + next_timestep.reward
+            record = (timestep.obs, timestep.state, timestep.avail, _alive(timestep), prev_actions[:, 0] < 0,
+                      actions, next_timestep.reward, done, done & next_timestep.won, jnp.where(done, episode_return, 0.0))
+            reset_state, reset_timestep = jax.vmap(env.reset)(jax.random.split(reset_key, E))
+            stream = StreamState(env_state=select(done, reset_state, env_state),
+                                 timestep=select(done, reset_timestep, next_timestep),
+                                 episode_return=jnp.where(done, 0.0, episode_return))
+            hidden = jnp.where(done[:, None, None], 0.0, hidden)
+            prev_actions = jnp.where(done[:, None], -1, actions)
+            return (stream, hidden, prev_actions), record
+
+        (stream, _, prev_actions), records = jax.lax.scan(step, (stream, hidden, prev_actions),
+                                                          jax.random.split(key, W))
+        obs, state, avail, alive, starts, actions, reward, done, won, finished_return = records  # each (W, E, ...)
+        last = stream.timestep
+
+        def with_last(xs, x):  # (W, E, ...) + (E, ...) -> (E, W+1, ...)
+            return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
+
+        windows = Episodes(
+            obs=with_last(obs, last.obs), state=with_last(state, last.state), avail=with_last(avail, last.avail),
+            alive=with_last(alive, _alive(last)), actions=jnp.swapaxes(actions, 0, 1),
+            reward=jnp.swapaxes(reward, 0, 1), terminated=jnp.swapaxes(done, 0, 1),
+            filled=jnp.ones((E, W), bool), starts=with_last(starts, prev_actions[:, 0] < 0))
+        stats = RolloutStats(episode_return=finished_return.sum(axis=0), episode_length=jnp.full((E,), W, jnp.int32),
+                             episode_won=won.sum(axis=0, dtype=jnp.int32),
+                             episodes_finished=done.sum(axis=0, dtype=jnp.int32))
+        return windows, stats, stream
+
     # ---- training -----------------------------------------------------------------------
 
     def init(self, key: jax.Array) -> TrainState:
@@ -209,10 +292,14 @@ class Trainer:
         def zero():  # a distinct array per counter, so that the state can be donated to `jit`
             return jnp.zeros((), jnp.int32)
 
+        stream = None
+        if self.stream_window is not None:
+            stream_key, key = jax.random.split(key)
+            stream = self.start_stream(stream_key)
         return TrainState(
             learner=init_learner(params, self.optimizer),
-            buffer=replay.init_buffer(self.spec, self.config.train.buffer_size),
-            key=key, env_steps=zero(), episodes=zero(), last_target_update_episode=zero(),
+            buffer=replay.init_buffer(self.spec, self.config.train.buffer_size, self.stream_window),
+            key=key, env_steps=zero(), episodes=zero(), last_target_update_episode=zero(), stream=stream,
         )
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
@@ -247,8 +334,8 @@ class Trainer:
             # with `update_key` is the one of the algorithms that need no key.
             batch = replay.sample(buffer, update_key, cfg.batch_size)
             loss_key = jax.random.fold_in(update_key, 1)
-            if not self.packed_rows:
-                return self._update(learner, batch, loss_key)
+            if not self.packed_rows:  # stream windows say where their episodes start
+                return self._update(learner, batch.replace(starts=None), loss_key, batch.starts)
             return self._packed_update(learner, batch, loss_key, seed_axis)
 
         learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(key, cfg.updates_per_iteration))
@@ -261,9 +348,14 @@ class Trainer:
         `seed_axis`: the name of the seeds' vmap axis, when under one (`SEED_AXIS`)."""
         key, rollout_key = jax.random.split(state.key)
         epsilon = self.epsilon(state.env_steps)
-        episodes, stats = self.rollout(rollout_key, state.learner.params["agent"], epsilon, self.config.train.num_envs,
-                                       seed_axis)
+        agent_params = state.learner.params["agent"]
+        if self.stream_window is None:
+            episodes, stats = self.rollout(rollout_key, agent_params, epsilon, self.config.train.num_envs, seed_axis)
+        else:
+            episodes, stats, stream = self.stream_rollout(rollout_key, agent_params, epsilon, state.stream)
         new_state, metrics = self.absorb(state.replace(key=key), episodes, stats, epsilon, active, seed_axis)
+        if self.stream_window is not None:
+            new_state = new_state.replace(stream=stream if active is None else _where_tree(active, stream, state.stream))
         if active is not None:  # a held seed keeps its key too
             new_state = new_state.replace(key=jnp.where(active, new_state.key, state.key))
         return new_state, metrics
@@ -279,7 +371,7 @@ class Trainer:
         cfg, algo = self.config.train, self.config.algo
         old = state
         key, learn_key = jax.random.split(state.key)
-        num_new = episodes.reward.shape[0]
+        num_new = episodes.reward.shape[0] if stats.episodes_finished is None else stats.episodes_finished.sum()
         buffer = replay.insert(state.buffer, episodes, where=active)
         env_steps = state.env_steps + stats.episode_length.sum()
         num_episodes = state.episodes + num_new
@@ -299,6 +391,7 @@ class Trainer:
         new_state = TrainState(
             learner=learner, buffer=buffer, key=key, env_steps=env_steps, episodes=num_episodes,
             last_target_update_episode=jnp.where(copy_now, num_episodes, state.last_target_update_episode),
+            stream=state.stream,
         )
         metrics = ChunkMetrics(
             iterations=jnp.ones((), jnp.int32), episodes=jnp.asarray(num_new, jnp.int32),
