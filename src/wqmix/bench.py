@@ -77,6 +77,14 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              lambda a: _with(_algo(cfg.official_defaults("smax"), a),
                              train={"num_envs": 12, "updates_per_iteration": 1},
                              network=_smax_network_sizes()), 12000),
+    # JaxMARL's own collection: 16 envs x 128 steps of an auto-reset stream, 8 updates of 32
+    # windows each per rollout (one update per 256 env steps), replay 5000 windows.
+    Workload("smax-3m-jaxmarl-stream", "smax-3m-jaxmarl collected as JaxMARL does: windows of 128 steps of an "
+             "auto-reset stream from 16 envs, 8 updates of 32 windows per rollout (train.collector stream)",
+             lambda a: _with(_algo(cfg.official_defaults("smax"), a),
+                             train={"num_envs": 16, "updates_per_iteration": 8, "collector": "stream",
+                                    "stream_window": 128, "packed_rows": ()},
+                             network=_smax_network_sizes()), 12000),
     Workload("seeds-16-mpe", "mpe-spread-jaxmarl with 16 seeds vmapped in one process",
              lambda a: dataclasses.replace(WORKLOADS["mpe-spread-jaxmarl"].make_config(a), num_seeds=16), 8000),
     Workload("seeds-16-smax", "smax-3m-jaxmarl with 16 seeds vmapped in one process",
