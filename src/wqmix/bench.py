@@ -87,6 +87,9 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
                              network=_smax_network_sizes()), 12000),
     Workload("seeds-16-mpe", "mpe-spread-jaxmarl with 16 seeds vmapped in one process",
              lambda a: dataclasses.replace(WORKLOADS["mpe-spread-jaxmarl"].make_config(a), num_seeds=16), 8000),
+    Workload("seeds-16-matrix", "matrix-game with 16 seeds vmapped in one process (an update of a few "
+             "thousand FLOPs: dispatch-bound)",
+             lambda a: dataclasses.replace(_algo(cfg.preset("matrix-game-paper"), a), num_seeds=16), 2000),
     Workload("seeds-16-smax", "smax-3m-jaxmarl with 16 seeds vmapped in one process",
              lambda a: dataclasses.replace(WORKLOADS["smax-3m-jaxmarl"].make_config(a), num_seeds=16), 3000),
     Workload("pettingzoo-spread", "mpe2 simple_spread (3 agents, 25 steps) through the PettingZoo adapter, "
