@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wqmix import config as cfg
+from wqmix import buffer as replay, config as cfg
 from wqmix.buffer import Episodes
 from wqmix.config import ALGORITHMS, NetworkConfig
 from wqmix.errors import ConfigError
@@ -153,6 +153,30 @@ def test_greedy_acting_sees_what_the_learner_unrolls(windows):
         np.testing.assert_array_equal(greedy, np.asarray(tm.actions))
         episode_began_inside += int(np.asarray(window.starts)[:, 1:-1].sum())
     assert episode_began_inside > 0
+
+
+def test_the_update_gets_the_sampled_windows_starts(windows):
+    trainer, out = windows[:2]
+    state = trainer.init(jax.random.key(0))
+    buffer = state.buffer
+    for window, _ in out:
+        buffer = replay.insert(buffer, window)
+    seen = {}
+
+    def update(learner, batch, key=None, starts=None):  # hands back what the learner is given
+        seen["starts given"] = starts is not None
+        return learner, (batch.actions, jnp.zeros(batch.obs.shape[:2], bool) if starts is None else starts)
+
+    trainer._update = update
+    _, (sampled_actions, sampled_starts) = trainer._learn(state.learner, buffer, jax.random.key(3))
+    assert seen["starts given"]
+    stored = np.asarray(buffer.data.starts)
+    # Each sampled row's starts are those of the stored window it came from (matched by its
+    # random actions, which tell the windows apart).
+    actions = np.asarray(buffer.data.actions)
+    for row_actions, row_starts in zip(np.asarray(sampled_actions), np.asarray(sampled_starts)):
+        [slot] = np.flatnonzero((actions == row_actions).all(axis=(1, 2)))
+        np.testing.assert_array_equal(row_starts, stored[slot])
 
 
 @pytest.mark.slow  # two short training runs: `pytest -m slow`
