@@ -8,6 +8,9 @@ One iteration: every one of the `num_envs` environments plays one episode (epsil
 the online agent network); the episodes go into the replay buffer; once it holds `batch_size`
 episodes, `updates_per_iteration` gradient updates each sample a batch; every
 `target_update_interval` episodes the target networks become copies of the online ones.
+With `train.collector` "stream" each env instead takes `stream_window` steps of an auto-reset
+stream that carries on across iterations, and the replay stores these windows
+(`Trainer.stream_rollout`).
 """
 
 from __future__ import annotations
