@@ -92,7 +92,8 @@ def test_nan_stops_the_run_naming_the_step(tmp_path, capsys):
     assert max(steps, default=0) < 100 or steps == []
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits(tmp_path, sig):
     out = tmp_path / "run"
     process = wqmix(*[a for a in ARGS if a != "1"][:0], *ARGS[:-5], "--log.checkpoint-interval", "0",
                     "--log.keep-checkpoints", "2", "--out", str(out))
@@ -101,7 +102,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path):
         time.sleep(0.05)
     while time.time() < deadline and not (out / "metrics.jsonl").read_text():
         time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "checkpoint saved" in err and "--resume" in err

@@ -188,9 +188,11 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     compile_s = time.perf_counter() - t0
 
-    # Ctrl-C: finish the chunk in flight, save a checkpoint, stop cleanly.
+    # Ctrl-C, or SIGTERM (what schedulers and `kill` send): finish the chunk in flight, save a
+    # checkpoint, stop cleanly.
     interrupted = []
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    previous_handlers = {sig: signal.signal(sig, lambda *_: interrupted.append(True))
+                         for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,} steps"), TextColumn("{task.fields[sps]} steps/s"),
@@ -245,7 +247,8 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                     raise KeyboardInterrupt
             save(len(stops))
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
         checkpointer.close()
         logger.close()
     run_s = time.perf_counter() - run_start
