@@ -29,6 +29,24 @@ def _from_saved(saved: TrainState, like: TrainState) -> TrainState:
     return saved.replace(key=jax.random.wrap_key_data(saved.key, impl=jax.random.key_impl(like.key)))
 
 
+def _saved_leaf(saved: Any, path: tuple, like: jax.Array) -> jax.Array:
+    """The array at `path` (a JAX key path) of a tree as orbax restores it without a target:
+    dataclasses and named tuples as dicts of their fields, tuples as lists."""
+    node = saved
+    for entry in path:
+        key = (entry.name if isinstance(entry, jax.tree_util.GetAttrKey) else
+               entry.key if isinstance(entry, jax.tree_util.DictKey) else entry.idx)
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"the checkpoint has no {jax.tree_util.keystr(path)}: it was written by a run "
+                             f"with another config or version") from None
+    if node.shape != like.shape or node.dtype != like.dtype:
+        raise ValueError(f"the checkpoint's {jax.tree_util.keystr(path)} is {node.dtype}{list(node.shape)}, "
+                         f"this run's is {like.dtype}{list(like.shape)}: it was written by a run with another config")
+    return node
+
+
 class Checkpointer:
     """Save and restore `TrainState`s under `run_dir/checkpoints/<env steps>`."""
 
@@ -53,11 +71,17 @@ class Checkpointer:
         return sorted(self.manager.all_steps())
 
     def restore(self, step: int, like: TrainState) -> tuple[TrainState, dict[str, Any]]:
-        """The states saved at `step`, shaped like `like` (a freshly initialised state)."""
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _to_saveable(like))
+        """The states saved at `step`, shaped like `like` (a freshly initialised state).
+
+        Restored as saved (nested dicts and lists), then each array of `like` is looked up by its
+        path: optional parts of the state that are None (`TrainState.stream`, the replay's
+        `starts`) hold no arrays, so a checkpoint written before they existed restores too."""
         restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
-        return _from_saved(restored["state"], like), dict(restored["meta"])
+            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        saveable = _to_saveable(like)
+        paths, treedef = jax.tree_util.tree_flatten_with_path(saveable)
+        leaves = [_saved_leaf(restored["state"], path, leaf) for path, leaf in paths]
+        return _from_saved(jax.tree_util.tree_unflatten(treedef, leaves), like), dict(restored["meta"])
 
     def close(self) -> None:
         self.manager.close()
