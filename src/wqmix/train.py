@@ -99,6 +99,16 @@ def _zeros_like_tree(tree):
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
 
 
+def _per_env_where(mask: jax.Array, new, old):
+    """Leaves of `new` for the envs where `mask` ((E,) bool) holds, else those of `old`."""
+    return jax.tree_util.tree_map(lambda n, o: jnp.where(mask.reshape(-1, *([1] * (n.ndim - 1))), n, o), new, old)
+
+
+def _with_last(xs: jax.Array, x: jax.Array) -> jax.Array:
+    """Time-major records and the step after them, batch-major: (T, E, ...) + (E, ...) -> (E, T+1, ...)."""
+    return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
+
+
 def _where_tree(keep_new: jax.Array, new, old):
     """Leaves of `new` where `keep_new` (a () bool), else those of `old`."""
     return jax.tree_util.tree_map(lambda n, o: jnp.where(keep_new, n, o), new, old)
@@ -159,10 +169,6 @@ class Trainer:
         done = jnp.zeros((num_envs,), bool)
         step_keys = jax.random.split(key, T)
 
-        def freeze(active, new, old):
-            return jax.tree_util.tree_map(
-                lambda n, o: jnp.where(active.reshape(-1, *([1] * (n.ndim - 1))), n, o), new, old)
-
         def step(env_state, timestep, hidden, prev_actions, done, step_key):
             act_key, env_key = jax.random.split(step_key)
             hidden, q = self.utilities(agent_params, hidden, timestep.obs, prev_actions)
@@ -175,7 +181,7 @@ class Trainer:
                       jnp.where(active, next_timestep.reward, 0.0), next_timestep.terminated & active, active,
                       next_timestep.won & active)
             done = done | next_timestep.terminated | next_timestep.truncated
-            carry = (freeze(active, next_env_state, env_state), freeze(active, next_timestep, timestep),
+            carry = (_per_env_where(active, next_env_state, env_state), _per_env_where(active, next_timestep, timestep),
                      hidden, actions, done)
             return carry, record
 
@@ -204,14 +210,11 @@ class Trainer:
             jnp.where(padding.reshape(-1, *([1] * (x.ndim - 1))), final[None], x)
             for x, final in ((obs, last.obs), (state, last.state), (avail, last.avail), (alive, _alive(last))))
 
-        def with_last(xs, x):  # (T, E, ...) + (E, ...) -> (E, T+1, ...)
-            return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
-
         episodes = Episodes(
-            obs=with_last(obs, last.obs),
-            state=with_last(state, last.state),
-            avail=with_last(avail, last.avail),
-            alive=with_last(alive, _alive(last)),
+            obs=_with_last(obs, last.obs),
+            state=_with_last(state, last.state),
+            avail=_with_last(avail, last.avail),
+            alive=_with_last(alive, _alive(last)),
             actions=jnp.swapaxes(actions, 0, 1),
             reward=jnp.swapaxes(reward, 0, 1),
             terminated=jnp.swapaxes(terminated, 0, 1),
@@ -245,10 +248,6 @@ class Trainer:
         hidden = jnp.zeros((E, spec.num_agents, self.networks.agent.hidden))
         prev_actions = jnp.full((E, spec.num_agents), -1, jnp.int32)
 
-        def select(done, new, old):  # per env: new where done
-            return jax.tree_util.tree_map(lambda n, o: jnp.where(done.reshape(-1, *([1] * (n.ndim - 1))), n, o),
-                                          new, old)
-
         def step(carry, step_key):
             stream, hidden, prev_actions = carry
             act_key, env_key, reset_key = jax.random.split(step_key, 3)
@@ -261,8 +260,8 @@ class Trainer:
             record = (timestep.obs, timestep.state, timestep.avail, _alive(timestep), prev_actions[:, 0] < 0,
                       actions, next_timestep.reward, done, done & next_timestep.won, jnp.where(done, episode_return, 0.0))
             reset_state, reset_timestep = jax.vmap(env.reset)(jax.random.split(reset_key, E))
-            stream = StreamState(env_state=select(done, reset_state, env_state),
-                                 timestep=select(done, reset_timestep, next_timestep),
+            stream = StreamState(env_state=_per_env_where(done, reset_state, env_state),
+                                 timestep=_per_env_where(done, reset_timestep, next_timestep),
                                  episode_return=jnp.where(done, 0.0, episode_return))
             hidden = jnp.where(done[:, None, None], 0.0, hidden)
             prev_actions = jnp.where(done[:, None], -1, actions)
@@ -273,14 +272,11 @@ class Trainer:
         obs, state, avail, alive, starts, actions, reward, done, won, finished_return = records  # each (W, E, ...)
         last = stream.timestep
 
-        def with_last(xs, x):  # (W, E, ...) + (E, ...) -> (E, W+1, ...)
-            return jnp.swapaxes(jnp.concatenate([xs, x[None]], axis=0), 0, 1)
-
         windows = Episodes(
-            obs=with_last(obs, last.obs), state=with_last(state, last.state), avail=with_last(avail, last.avail),
-            alive=with_last(alive, _alive(last)), actions=jnp.swapaxes(actions, 0, 1),
+            obs=_with_last(obs, last.obs), state=_with_last(state, last.state), avail=_with_last(avail, last.avail),
+            alive=_with_last(alive, _alive(last)), actions=jnp.swapaxes(actions, 0, 1),
             reward=jnp.swapaxes(reward, 0, 1), terminated=jnp.swapaxes(done, 0, 1),
-            filled=jnp.ones((E, W), bool), starts=with_last(starts, prev_actions[:, 0] < 0))
+            filled=jnp.ones((E, W), bool), starts=_with_last(starts, prev_actions[:, 0] < 0))
         stats = RolloutStats(episode_return=finished_return.sum(axis=0), episode_length=jnp.full((E,), W, jnp.int32),
                              episode_won=won.sum(axis=0, dtype=jnp.int32),
                              episodes_finished=done.sum(axis=0, dtype=jnp.int32))
