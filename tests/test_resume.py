@@ -3,8 +3,8 @@ resumed ends with the same parameters, optimiser state, buffer, keys and metrics
 as a run that was never interrupted. Also: NaN stops the run naming the step; Ctrl-C saves."""
 
 import json
-import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,6 +80,23 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path, kill_after):
     assert summary["per_seed"] == ref_summary["per_seed"] and summary["resumed"]
     # The training time counts the part before the kill (saved with the checkpoint) too.
     assert summary["total_run_s"] > summary["run_s"] or kill_after == 9
+
+
+def test_resuming_a_finished_run_keeps_its_results(reference, tmp_path):
+    """What `wqmix reproduce` does to a trial trained by hand: the resume trains nothing, and
+    its summary must still give the run's final train return (from the log) and its greedy
+    test, not None; its rate is None (nothing ran), not 0."""
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    summary, ref_summary = (json.loads((d / "summary.json").read_text()) for d in (out, reference))
+    assert summary["per_seed"] == ref_summary["per_seed"] and summary["env_steps_per_s"] is None
+    last = {}
+    for line in (reference / "metrics.jsonl").read_text().splitlines():
+        last[json.loads(line)["seed"]] = json.loads(line)["train_return"]
+    assert [s["final_train_return"] for s in summary["per_seed"]] == [last[0], last[1]]
+    assert all(s["final_train_return"] is not None for s in summary["per_seed"])
+    assert metric_rows(out) == metric_rows(reference)
 
 
 def test_nan_stops_the_run_naming_the_step(tmp_path, capsys):

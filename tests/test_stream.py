@@ -199,3 +199,24 @@ def test_stream_needs_a_compiled_env_and_a_positive_window():
             cfg.env_default("pettingzoo"), train=dataclasses.replace(cfg.TrainConfig(), collector="stream"))))
     with pytest.raises(ConfigError, match="train.stream_window"):
         _config(stream_window=0)
+
+
+def test_a_chunk_where_no_episode_ended_logs_no_train_return():
+    """A stream chunk can end before any episode does: its row must say "no return" (None), not a
+    return of 0 that would sit on the learning curve; a chunk with episodes gives their mean."""
+    import types
+
+    from wqmix.driver import chunk_rows
+    from wqmix.learner import UpdateMetrics
+    from wqmix.train import ChunkMetrics
+
+    zeros = np.zeros(2, np.float32)
+    metrics = ChunkMetrics(
+        iterations=np.array([4, 4]), episodes=np.array([0, 3]), env_steps=np.array([32, 32]),
+        return_sum=np.array([0.0, -4.5]), won_sum=np.array([0, 2]), learn_iterations=np.array([0, 0]),
+        update=UpdateMetrics(*[zeros] * len(dataclasses.fields(UpdateMetrics))), epsilon=np.array([0.5, 0.5]))
+    states = types.SimpleNamespace(env_steps=np.array([32, 32]), episodes=np.array([0, 3]), updates=np.array([0, 0]))
+    first, second = chunk_rows(metrics, states, [7, 8], wall_time=1.0, steps_per_s=64.0, reports_wins=True)
+    assert first["train_return"] is None and first["train_win_rate"] is None
+    assert second["train_return"] == pytest.approx(-1.5) and second["train_win_rate"] == pytest.approx(2 / 3)
+    assert first["loss"] is None  # no update ran either

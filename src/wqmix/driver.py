@@ -43,6 +43,7 @@ def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall
     rows = []
     for i, seed in enumerate(seeds):
         learn = max(int(m.learn_iterations[i]), 1)
+        finished = int(m.episodes[i])  # episodes that ended in this chunk (stream windows: maybe none)
         row: dict[str, Any] = {
             "seed": seed,
             "env_steps": int(env_steps[i]),
@@ -51,14 +52,27 @@ def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall
             "wall_time": round(wall_time, 3),
             "steps_per_s": round(steps_per_s, 1),
             "epsilon": round(float(m.epsilon[i]), 5),
-            "train_return": float(m.return_sum[i]) / max(int(m.episodes[i]), 1),
+            # None, not 0, when no episode ended: a 0 would read as a real return on the curves.
+            "train_return": float(m.return_sum[i]) / finished if finished else None,
         }
         if reports_wins:
-            row["train_win_rate"] = float(m.won_sum[i]) / max(int(m.episodes[i]), 1)
+            row["train_win_rate"] = float(m.won_sum[i]) / finished if finished else None
         for name in _UPDATE_FIELDS + (PROJECTOR_METRICS if projector else ()):
             row[name] = float(getattr(m.update, name)[i]) / learn if m.learn_iterations[i] else None
         rows.append(row)
     return rows
+
+
+def last_logged(metrics_jsonl: Path, key: str) -> dict[int, Any]:
+    """seed -> the last value of `key` that is not None in a run's metrics.jsonl (seeds without
+    one are absent)."""
+    last: dict[int, Any] = {}
+    if metrics_jsonl.exists():
+        for line in metrics_jsonl.read_text().splitlines():
+            row = json.loads(line)
+            if row.get(key) is not None:
+                last[row["seed"]] = row[key]
+    return last
 
 
 def chunk_stops(total: int, num_chunks: int, test_interval: int = 0) -> list[int]:
@@ -233,9 +247,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                                 row["test_win_rate"] = float(np.mean(test.episode_won[i]))
                     logger.log(rows)
                     rows_written += len(rows)
-                    mean_return = np.mean([r["train_return"] for r in rows])
+                    returns = [r["train_return"] for r in rows if r["train_return"] is not None]
                     progress.update(task, completed=min(env_steps, total), sps=f"{steps_per_s:,.0f}",
-                                    ret=f"{mean_return:.2f}")
+                                    ret=f"{np.mean(returns):.2f}" if returns else "-")
                     interval = config.log.checkpoint_interval
                     if interval and env_steps - last_saved >= interval:
                         save(index + 1)
@@ -257,6 +271,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     test_stats = evaluate(states, jax.random.fold_in(eval_key, len(stops)))
     if runner is not None:
         runner.close()  # its env worker processes, if any (else they end with this process)
+    # From the log, not this call's last rows: a resumed run that had nothing left to train ran no chunk.
+    final_train_returns = last_logged(out_dir / "metrics.jsonl", "train_return")
+    steps_run = sum(int(s) - start_steps for s in np.asarray(states.env_steps))
     per_seed = []
     for i, seed in enumerate(seeds):
         entry: dict[str, Any] = {"seed": seed}
@@ -267,7 +284,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
             entry["test_episodes"] = num_test_episodes
             if trainer.env.reports_wins:
                 entry["test_win_rate"] = float(jnp.mean(test_stats.episode_won[i]))
-        entry["final_train_return"] = rows[i]["train_return"] if rows else None
+        entry["final_train_return"] = final_train_returns.get(seed)
         per_seed.append(entry)
 
     summary = {
@@ -278,14 +295,16 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
         "total_run_s": round(elapsed_before + run_s, 2),  # with the time before a resume
-        "env_steps_per_s": round(sum(int(s) - start_steps for s in np.asarray(states.env_steps)) / max(run_s, 1e-9), 1),
+        # This call's rate (all seeds); None when it trained nothing (a resume of a finished run).
+        "env_steps_per_s": round(steps_run / max(run_s, 1e-9), 1) if steps_run else None,
         "resumed": resume,
         "per_seed": per_seed,
     }
     write_json_atomic(out_dir / "summary.json", summary)
     _print_tables(console, per_seed)
+    rate = summary["env_steps_per_s"]
     console.print(f"compile {compile_s:.1f} s, training {run_s:.1f} s, "
-                  f"{summary['env_steps_per_s']:,.0f} env steps/s (all seeds); outputs in {out_dir}")
+                  f"{f'{rate:,.0f}' if rate is not None else 'no'} env steps/s (all seeds); outputs in {out_dir}")
     return summary
 
 
