@@ -245,3 +245,21 @@ def test_env_workers_report_errors():
             envs.step(np.array([1]), np.zeros((1, 3), np.int32))
     finally:
         envs.close()
+
+
+def test_env_workers_start_from_a_script_read_from_stdin():
+    """`python - < script.py`: spawned workers must not try to run the file "<stdin>" again."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import numpy as np\n"
+              "from wqmix.env_pool import WorkerEnvs\n"
+              "from test_pettingzoo import make_broken_host_env\n"
+              "envs = WorkerEnvs(make_broken_host_env, 2, 2)\n"
+              "print(envs.reset(np.array([0, 1])).obs.shape)\n"
+              "envs.close()\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    assert done.returncode == 0 and done.stdout.strip() == "(2, 3, 4)", done.stderr[-2000:]

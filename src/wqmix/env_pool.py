@@ -10,8 +10,11 @@ envs step.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import pickle
+import sys
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -73,6 +76,25 @@ def _worker(connection: Any, make_env: Callable[[], Any], count: int) -> None:
             connection.send(error)
 
 
+@contextlib.contextmanager
+def _main_file_that_spawn_can_run():
+    """A spawned child first runs the parent's `__main__` file again. A script read from stdin
+    (`python - < train.py`) has `__file__` "<stdin>", which is no file: CPython's child then dies
+    with FileNotFoundError. Hide such a `__file__` while the children start, so that they skip
+    it, as they do for the REPL and `python -c` (a factory defined in that script cannot reach
+    them either way: pass a module-level one, as for any spawned worker)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or os.path.exists(path) or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 class WorkerEnvs:
     """`num_envs` envs from `make_env`, spread over `workers` processes in contiguous blocks
     (`np.array_split` of the env indices). Each call sends every worker its share and
@@ -90,13 +112,14 @@ class WorkerEnvs:
         self.blocks = np.array_split(np.arange(num_envs), workers)
         context = multiprocessing.get_context("spawn")
         self.connections, self.processes = [], []
-        for block in self.blocks:
-            parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(child, make_env, len(block)), daemon=True)
-            process.start()
-            child.close()
-            self.connections.append(parent)
-            self.processes.append(process)
+        with _main_file_that_spawn_can_run():
+            for block in self.blocks:
+                parent, child = context.Pipe()
+                process = context.Process(target=_worker, args=(child, make_env, len(block)), daemon=True)
+                process.start()
+                child.close()
+                self.connections.append(parent)
+                self.processes.append(process)
         for connection in self.connections:
             self._receive(connection)
 
