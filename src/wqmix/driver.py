@@ -274,6 +274,8 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     # From the log, not this call's last rows: a resumed run that had nothing left to train ran no chunk.
     final_train_returns = last_logged(out_dir / "metrics.jsonl", "train_return")
     steps_run = sum(int(s) - start_steps for s in np.asarray(states.env_steps))
+    steps_all = sum(int(s) for s in np.asarray(states.env_steps))  # with the steps before a resume
+    total_run_s = elapsed_before + run_s
     per_seed = []
     for i, seed in enumerate(seeds):
         entry: dict[str, Any] = {"seed": seed}
@@ -294,9 +296,11 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "total_env_steps": min_env_steps(states),
         "compile_s": round(compile_s, 2),
         "run_s": round(run_s, 2),
-        "total_run_s": round(elapsed_before + run_s, 2),  # with the time before a resume
+        "total_run_s": round(total_run_s, 2),  # with the time before a resume
         # This call's rate (all seeds); None when it trained nothing (a resume of a finished run).
         "env_steps_per_s": round(steps_run / max(run_s, 1e-9), 1) if steps_run else None,
+        # The whole run's rate (all seeds, every call): what a resume of a finished run still knows.
+        "total_env_steps_per_s": round(steps_all / total_run_s, 1) if total_run_s > 0 else None,
         "resumed": resume,
         "per_seed": per_seed,
     }
