@@ -13,11 +13,9 @@ Set beside `benchmarks/smax_components.py`, run right before or after it.
 
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -26,6 +24,8 @@ from jaxmarl import make  # noqa: E402
 from jaxmarl.environments.smax import map_name_to_scenario  # noqa: E402
 from jaxmarl.wrappers.baselines import CTRolloutManager, SMAXLogWrapper  # noqa: E402
 from qmix_rnn import MixingNetwork, RNNQNetwork, ScannedRNN  # noqa: E402
+
+from _timing import median_ms  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
 REPS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 H, E, T, B, EPOCHS = 64, 16, 128, 32, 8
@@ -105,22 +105,11 @@ def learn(params, target, opt):
     return jax.lax.scan(update, (params, opt), None, EPOCHS)[0]
 
 
-def median_ms(call):
-    for _ in range(3):
-        jax.block_until_ready(call())
-    times = []
-    for _ in range(REPS):
-        start = time.perf_counter()
-        jax.block_until_ready(call())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3, min(times) * 1e3
-
-
 act_c = jax.jit(act).lower(jax.random.key(0), agent_params).compile()
 act_keys = iter(jax.random.split(jax.random.key(4), REPS + 3))
-act_ms = median_ms(lambda: act_c(next(act_keys), agent_params))
+act_ms = median_ms(lambda: act_c(next(act_keys), agent_params), REPS)
 opt = tx.init(params)
 learn_c = jax.jit(learn).lower(params, params, opt).compile()
-learn_ms = median_ms(lambda: learn_c(params, params, opt))
+learn_ms = median_ms(lambda: learn_c(params, params, opt), REPS)
 print(f"jaxmarl qmix: acting 2048 env steps {act_ms[0]:.1f} ms (min {act_ms[1]:.1f}); "
       f"8 updates {learn_ms[0]:.1f} ms (min {learn_ms[1]:.1f}); obs {OBS}, state {STATE}, actions {NACT}")

@@ -10,27 +10,15 @@ the same shapes, run right after it: the two tell which part of an iteration dif
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from wqmix import config as cfg
 from wqmix.bench import WORKLOADS
 from wqmix.train import Trainer
 
-
-def median_ms(call, reps: int) -> tuple[float, float]:
-    """(median, min) milliseconds of `call()` over `reps` calls, after 3 warm-up calls."""
-    for _ in range(3):
-        jax.block_until_ready(call())
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        jax.block_until_ready(call())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3, min(times) * 1e3
+from _timing import median_ms  # benchmarks/ is on the path of a script run from it
 
 
 def main() -> None:

@@ -273,8 +273,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         runner.close()  # its env worker processes, if any (else they end with this process)
     # From the log, not this call's last rows: a resumed run that had nothing left to train ran no chunk.
     final_train_returns = last_logged(out_dir / "metrics.jsonl", "train_return")
-    steps_run = sum(int(s) - start_steps for s in np.asarray(states.env_steps))
-    steps_all = sum(int(s) for s in np.asarray(states.env_steps))  # with the steps before a resume
+    seed_steps = np.asarray(states.env_steps)  # (seeds,)
+    steps_all = int(seed_steps.sum())  # with the steps before a resume
+    steps_run = steps_all - start_steps * seed_steps.size
     total_run_s = elapsed_before + run_s
     per_seed = []
     for i, seed in enumerate(seeds):
