@@ -15,8 +15,7 @@ import pytest
 from wqmix.agents import agent_inputs, init_params, make_networks, unroll_agents
 from wqmix.config import ALGORITHMS, NetworkConfig
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.networks import (AgentRNN, CentralMixer, IndependentHeads, Linear, QMixer, RNNWeights, VDNMixer, rnn_sequence,
-                            rnn_sequences)
+from wqmix.networks import AgentRNN, CentralMixer, IndependentHeads, Linear, QMixer, VDNMixer, rnn_sequence
 
 # --------------------------------------------------------------------------------------------
 # Shapes
@@ -180,54 +179,6 @@ def test_rnn_sequence_hand_written_gradient_matches_autodiff():
     stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x, 2 * x]), args)
     lanes = jax.jit(jax.vmap(jax.grad(loss(rnn_sequence), argnums=6)))(*stacked)
     np.testing.assert_allclose(np.asarray(lanes[0]), np.asarray(ours[6]), rtol=1e-5, atol=1e-6)
-
-
-def test_rnn_sequences_steps_several_networks_as_each_alone():
-    """Three networks of different widths in one scan: each network's hidden states and weight
-    gradients are those of `rnn_sequence` run on it alone (itself checked against autodiff
-    above), the inputs' gradient is the sum of theirs, and the constant network's outputs carry
-    no gradient to anything (as under stop_gradient), also in packed sequences (`keep`)."""
-    T, B, IN = 6, 4, 5
-    keys = iter(jax.random.split(jax.random.key(11), 40))
-
-    def net(H, X):
-        shapes = ((IN, X), (X,), (X, 3 * H), (3 * H,), (H, 3 * H), (3 * H,))
-        return RNNWeights(*(0.7 * jax.random.normal(next(keys), shape) for shape in shapes))
-
-    a, c, t = net(5, 7), net(3, 4), net(5, 7)  # online, central, target: widths differ
-    h0s = tuple(0.3 * jax.random.normal(next(keys), (B, w.w_h.shape[0])) for w in (a, c, t))
-    inputs = jax.random.normal(next(keys), (T, B, IN))
-    keep = jnp.ones((T, B, 1)).at[3, 1].set(0.0).at[2, 3].set(0.0)  # two episodes start mid-row
-    scales = [jax.random.normal(next(keys), (T, B, w.w_h.shape[0])) for w in (a, c, t)]
-
-    for k in (None, keep):
-        def fused(a, c, t, inputs):
-            (h_a, h_c), (h_t,) = rnn_sequences(inputs, h0s[:2], (a, c), h0s[2:], (t,), k)
-            return h_a, h_c, h_t
-
-        def alone(a, c, t, inputs):
-            return tuple(rnn_sequence(h0, inputs, *w, k) for h0, w in zip(h0s, (a, c, t)))
-
-        def loss(f, stop_target):
-            def value(*args):
-                hs = list(f(*args))
-                if stop_target:
-                    hs[2] = jax.lax.stop_gradient(hs[2])
-                # The target's output enters the loss as the online ones do (a TD target).
-                return sum(jnp.sum(jnp.sin(h) * s) for h, s in zip(hs, scales)) + jnp.sum(hs[0] * hs[2][..., :5])
-            return value
-
-        for ours, reference in zip(jax.jit(fused)(a, c, t, inputs), jax.jit(alone)(a, c, t, inputs)):
-            np.testing.assert_allclose(np.asarray(ours), np.asarray(reference), rtol=1e-6, atol=1e-6)
-        ours = jax.jit(jax.grad(loss(fused, False), argnums=(0, 1, 2, 3)))(a, c, t, inputs)
-        reference = jax.jit(jax.grad(loss(alone, True), argnums=(0, 1, 2, 3)))(a, c, t, inputs)
-        for name, g_ours, g_ref in zip(("online", "central", "target", "inputs"), ours, reference):
-            for leaf_ours, leaf_ref in zip(jax.tree_util.tree_leaves(g_ours), jax.tree_util.tree_leaves(g_ref)):
-                if name != "target":
-                    assert float(jnp.max(jnp.abs(leaf_ref))) > 1e-2, name
-                np.testing.assert_allclose(np.asarray(leaf_ours), np.asarray(leaf_ref), rtol=1e-5, atol=1e-5,
-                                           err_msg=name)
-        assert all(float(jnp.max(jnp.abs(leaf))) == 0.0 for leaf in jax.tree_util.tree_leaves(ours[2]))
 
 
 # --------------------------------------------------------------------------------------------

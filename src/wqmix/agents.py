@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -10,8 +10,8 @@ import jax.numpy as jnp
 
 from wqmix.config import AlgoConfig, NetworkConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.networks import (AGENT_NETWORKS, AgentRNN, CentralMixer, IndependentHeads, OmegaNet, PerAgent, Projector,
-                            QMixer, VDNMixer, rnn_sequences)
+from wqmix.networks import (AGENT_NETWORKS, CentralMixer, IndependentHeads, OmegaNet, PerAgent, Projector, QMixer,
+                            VDNMixer)
 
 Params = dict[str, Any]
 """Parameters by network: "agent", "mixer", with a central estimator "central_agent" and
@@ -112,32 +112,6 @@ def unroll_agents(agent: nn.Module, params: Any, hidden: jax.Array, inputs: jax.
         resets = jnp.repeat(resets, n, axis=1)
     h, q = agent.apply(params, hidden.reshape(B * n, -1), inputs.reshape(T, B * n, -1), resets)
     return h.reshape(B, n, -1), q.reshape(T, B, n, -1)
-
-
-def unroll_agents_together(learned: Sequence[tuple[nn.Module, Any]], constant: Sequence[tuple[nn.Module, Any]],
-                           inputs: jax.Array, resets: jax.Array | None = None
-                           ) -> tuple[list[jax.Array], list[jax.Array]]:
-    """Several agent networks, each a (module, params) pair, over the same inputs from zero hidden
-    states: in one time scan when every one is a shared `AgentRNN` (`rnn_sequences`; what
-    OW-QMIX's online, central and target agents are), else one after another (`unroll_agents`).
-    The `constant` networks' utilities are constants for the gradient (target networks).
-
-    inputs (T, B, agents, in); resets (T, B) bool or None, as `unroll_agents`. Returns (utilities
-    (T, B, agents, actions) of each of `learned`, of each of `constant`)."""
-    T, B, n, _ = inputs.shape
-    if not all(type(agent) is AgentRNN for agent, _ in (*learned, *constant)):
-        def unroll(agent: nn.Module, params: Any) -> jax.Array:
-            return unroll_agents(agent, params, jnp.zeros((B, n, agent.hidden)), inputs, resets)[1]
-        return [unroll(*net) for net in learned], [jax.lax.stop_gradient(unroll(*net)) for net in constant]
-    # A shared network folds the agents into the batch, as `unroll_agents`.
-    keep = None if resets is None else (~jnp.repeat(resets, n, axis=1))[..., None].astype(inputs.dtype)
-    zeros = lambda nets: tuple(jnp.zeros((B * n, agent.hidden)) for agent, _ in nets)  # noqa: E731
-    weights = lambda nets: tuple(AgentRNN.rnn_weights(params) for _, params in nets)  # noqa: E731
-    hs, const_hs = rnn_sequences(inputs.reshape(T, B * n, -1), zeros(learned), weights(learned), zeros(constant),
-                                 weights(constant), keep)
-    readout = lambda net, h: AgentRNN.readout(net[1], h).reshape(T, B, n, -1)  # noqa: E731
-    return ([readout(net, h) for net, h in zip(learned, hs)],
-            [jax.lax.stop_gradient(readout(net, h)) for net, h in zip(constant, const_hs)])
 
 
 def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:

@@ -18,8 +18,7 @@ from flax import struct
 
 from wqmix import losses
 from wqmix.action import masked_greedy, masked_uniform
-from wqmix.agents import (PROJECTOR_PARAMS, Networks, Params, agent_inputs, projector_inputs, unroll_agents,
-                          unroll_agents_together)
+from wqmix.agents import PROJECTOR_PARAMS, Networks, Params, agent_inputs, projector_inputs, unroll_agents
 from wqmix.buffer import Episodes
 from wqmix.config import AlgoConfig, OptimConfig, ProjectorConfig
 
@@ -169,17 +168,8 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         alive = tm.alive  # (T+1, B, agents): departed agents' utilities are zeroed
         inputs = stored_agent_inputs(networks, tm, starts)
 
-        # Every agent network over the stored episodes in one pass (`unroll_agents_together`): online
-        # QMIX's (or VDN's, IQL's), with a central Q-hat* its agent network, and the target
-        # network the targets come from: the target central agent (WQMIX) or the algorithm's own.
-        agent_key, mixer_key = ("central_agent", "central_mixer") if algo.central else ("agent", "mixer")
-        learned = [(networks.agent, params["agent"])]
-        if algo.central:
-            learned.append((networks.central_agent, params["central_agent"]))
-        (q, *central), (target_q,) = unroll_agents_together(
-            learned, [(getattr(networks, agent_key), target_params[agent_key])], inputs, starts)
-
-        # Online utilities' greedy joint action u*(s) at every step.
+        # Online QMIX (or VDN / IQL) utilities; their greedy joint action u*(s) at every step.
+        q = unroll_episodes(networks.agent, params["agent"], inputs, starts)
         greedy = masked_greedy(jax.lax.stop_gradient(q), avail)  # (T+1, B, agents)
         chosen = jnp.where(alive[:-1], _pick(q[:-1], actions), 0.0)  # (T, B, agents)
         q_mono = q_tot = networks.mixer.apply(params["mixer"], chosen, state[:-1])  # (T, B, heads)
@@ -192,6 +182,8 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         # algorithm's own target networks (QMIX, VDN, IQL, ablation, the seed's projector), at
         # online QMIX's greedy action u* (double Q) or the target agents' own (the seed's code).
         # CW also needs Q-hat* at s.
+        agent_key, mixer_key = ("central_agent", "central_mixer") if algo.central else ("agent", "mixer")
+        target_q = unroll_episodes(getattr(networks, agent_key), target_params[agent_key], inputs, starts)
         target_actions = greedy if algo.central or algo.double_q else masked_greedy(target_q, avail)
         target_greedy_q = jnp.where(alive, _pick(target_q, target_actions), 0.0)  # (T+1, B, agents)
         target_mixer = functools.partial(getattr(networks, mixer_key).apply, target_params[mixer_key])
@@ -260,9 +252,9 @@ def make_loss(algo: AlgoConfig, networks: Networks):
         # Q-hat* itself learns the same targets, unweighted.
         central_loss = jnp.zeros(())
         if algo.central:
-            # Over all T+1 steps (above), the last dropped: one step more than needed, but the
-            # inputs and the time scan are shared with the other networks.
-            central_q = central[0][:-1]
+            # Over all T+1 steps, the last dropped: one step more than needed, but the inputs are
+            # shared with the other networks instead of copied without their last step.
+            central_q = unroll_episodes(networks.central_agent, params["central_agent"], inputs, starts)[:-1]
             central_chosen = jnp.where(alive[:-1], _pick(central_q, actions), 0.0)
             central_q_tot = networks.central_mixer.apply(params["central_mixer"], central_chosen, state[:-1])
             central_loss = losses.masked_weighted_mse(central_q_tot, y, jnp.ones_like(y), mask)

@@ -5,9 +5,7 @@ mixer of Q-hat*, and the seed document's projector heads and learned omega. Laye
 
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -80,18 +78,6 @@ class AgentRNN(nn.Module):
         w_2, b_2 = LinearWeights(H, self.num_actions, name="fc2")()
         return hs[-1], hs @ w_2 + b_2
 
-    @staticmethod
-    def rnn_weights(variables: Any) -> RNNWeights:
-        """The input layer's and GRU's weights in `variables` (from `init`), as `rnn_sequences` reads them."""
-        p = variables["params"]
-        return RNNWeights(p["fc1"]["kernel"], p["fc1"]["bias"], p["gru_w_i"], p["gru_b_i"], p["gru_w_h"], p["gru_b_h"])
-
-    @staticmethod
-    def readout(variables: Any, hs: jax.Array) -> jax.Array:
-        """Utilities (..., |U|) from hidden states hs (..., H): the output layer in `variables`."""
-        fc2 = variables["params"]["fc2"]
-        return hs @ fc2["kernel"] + fc2["bias"]
-
 
 class MLPAgent(nn.Module):
     """The seed's feed-forward agent, `MLP(obs_dim, hidden_dim, action_dim)`: Linear(in -> H) ->
@@ -149,117 +135,72 @@ def _gru_step(h: jax.Array, x_r: jax.Array, x_z: jax.Array, x_n: jax.Array, w_h:
     return (1.0 - z) * n + z * h, r, z, n, hn
 
 
-class RNNWeights(NamedTuple):
-    """The weights `rnn_sequences` reads for one agent RNN: w_1 (in, X), b_1 (X,) of the input
-    layer; w_i (X, 3H), b_i (3H,), w_h (H, 3H), b_h (3H,) of the GRU, gate order r, z, n."""
-
-    w_1: jax.Array
-    b_1: jax.Array
-    w_i: jax.Array
-    b_i: jax.Array
-    w_h: jax.Array
-    b_h: jax.Array
-
-
+@jax.custom_vjp
 def rnn_sequence(h0: jax.Array, inputs: jax.Array, w_1: jax.Array, b_1: jax.Array, w_i: jax.Array,
                  b_i: jax.Array, w_h: jax.Array, b_h: jax.Array, keep: jax.Array | None = None) -> jax.Array:
     """Hidden states h_1..h_T (T, B, H) of x_t = ReLU(inputs_t W_1 + b_1) fed to PyTorch's GRU
-    from h0 (B, H): one network of `rnn_sequences`. inputs (T, B, in); w_1 (in, X); w_i (X, 3H),
-    w_h (H, 3H) with gate order r, z, n. keep (T, B, 1) of 0/1 or None: step t starts from
-    keep_t * h_{t-1} (0 where a new episode starts inside the sequence, in packed batches); None
-    is all ones, without the multiply."""
-    return rnn_sequences(inputs, (h0,), (RNNWeights(w_1, b_1, w_i, b_i, w_h, b_h),), keep=keep)[0][0]
+    from h0 (B, H). inputs (T, B, in); w_1 (in, H); w_i, w_h (H, 3H) with gate order r, z, n.
+    keep (T, B, 1) of 0/1 or None: step t starts from keep_t * h_{t-1} (0 where a new episode
+    starts inside the sequence, in packed batches); None is all ones, without the multiply.
 
-
-@jax.custom_vjp
-def rnn_sequences(inputs: jax.Array, h0s: tuple[jax.Array, ...], weights: tuple[RNNWeights, ...],
-                  const_h0s: tuple[jax.Array, ...] = (), const_weights: tuple[RNNWeights, ...] = (),
-                  keep: jax.Array | None = None) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
-    """Several agent RNNs (`rnn_sequence` each) over the same inputs in ONE time scan: the
-    networks with `weights` from `h0s`, and those with `const_weights` from `const_h0s`, whose
-    outputs are constants for the gradient (as under `jax.lax.stop_gradient`: the target
-    networks). inputs (T, B, in), shared; keep (T, B, 1) or None, shared. Returns (hidden states
-    (T, B, H_k) of each of `weights`, those of each of `const_weights`).
-
-    Why one scan: on small batches (SMAX, MPE) each step of a scan costs more in dispatch than in
-    arithmetic, so OW-QMIX's online, central and target agent networks stepped together cost
-    little more than one of them (measured: `docs/performance.md`). The input layers run on the
-    whole sequence at once, only the recurrences in the scan.
-
-    The gradient is written by hand (`_rnn_backward`): one backward scan carries each network's
-    dL/dh and accumulates its weight gradients step by step from the per-step slices it already
-    reads, so nothing of size (T, B, .) is transposed or written back (measured ~20% faster than
+    The input layers run on the whole sequence at once, only the recurrence in the time scan.
+    The gradient is written by hand (`_rnn_backward`): one backward scan carries dL/dh and
+    accumulates every weight gradient step by step from the per-step slices it already reads,
+    so nothing of size (T, B, .) is transposed or written back (measured ~20% faster than
     autodiff on predator-prey's update). Same maths as autodiff up to float rounding."""
-    return _rnn_forward(inputs, h0s, weights, const_h0s, const_weights, keep, residuals=False)
+    return _rnn_forward(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h, keep, residuals=False)
 
 
-def _rnn_forward(inputs, h0s, weights, const_h0s=(), const_weights=(), keep=None, residuals=True):
-    nets, learned = (*weights, *const_weights), len(weights)
-    xs = tuple(jax.nn.relu(inputs @ w.w_1 + w.b_1) for w in nets)  # each (T, B, X)
-    projections = tuple(_gru_input_projections(x, w.w_i, w.b_i) for x, w in zip(xs, nets))
+def _rnn_forward(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h, keep=None, residuals=True):
+    x = jax.nn.relu(inputs @ w_1 + b_1)
+    projections = _gru_input_projections(x, w_i, b_i)
     if inputs.shape[0] == 1 and not residuals:  # one step (acting): no loop
-        h0s = tuple(h0 if keep is None else keep[0] * h0 for h0 in (*h0s, *const_h0s))
-        hs = tuple(_gru_step(h0, *(g[0] for g in p), w.w_h, w.b_h)[0][None] for h0, p, w in zip(h0s, projections, nets))
-        return hs[:learned], hs[learned:]
+        h0 = h0 if keep is None else keep[0] * h0
+        return _gru_step(h0, *(g[0] for g in projections), w_h, b_h)[0][None]
 
-    def cell(hs, per_step):
+    def cell(h, per_step):
         x_t, keep_t = per_step
-        outs = tuple(_gru_step(h if keep_t is None else keep_t * h, *x, w.w_h, w.b_h)
-                     for h, x, w in zip(hs, x_t, nets))
-        hs = tuple(out[0] for out in outs)
-        # With residuals: everything the backward reads for the learned networks, h for the rest.
-        return hs, (*outs[:learned], *hs[learned:]) if residuals else hs
-    outs = jax.lax.scan(cell, (*h0s, *const_h0s), (projections, keep))[1]
+        h = h if keep_t is None else keep_t * h
+        out = _gru_step(h, *x_t, w_h, b_h)
+        return out[0], out if residuals else out[0]
+    outs = jax.lax.scan(cell, h0, (projections, keep))[1]
     if not residuals:
-        return outs[:learned], outs[learned:]
-    saved = tuple((h0, x, *out, w.w_1, w.w_i, w.w_h) for h0, x, out, w in zip(h0s, xs, outs, weights))
-    return ((tuple(out[0] for out in outs[:learned]), outs[learned:]),
-            (inputs, keep, saved, const_h0s, const_weights))
+        return outs
+    hs, r, z, n, hn = outs
+    return hs, (h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h, keep)
 
 
-def _rnn_backward(residuals, d_outputs):
-    inputs, keep, saved, const_h0s, const_weights = residuals
-    d_hs = d_outputs[0]  # the constant networks' cotangents are not followed
-    per_net, transposed = [], []
-    for h0, x, hs, r, z, n, hn, w_1, w_i, w_h in saved:
-        h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
-        if keep is not None:  # what step t started from
-            h_prev = keep * h_prev
-        per_net.append((r, z, n, hn, h_prev, x))
-        transposed.append((w_1.T, w_i.T, w_h.T))
+def _rnn_backward(residuals, d_hs):
+    h0, inputs, x, hs, r, z, n, hn, w_1, w_i, w_h, keep = residuals
+    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
+    if keep is not None:  # what step t started from
+        h_prev = keep * h_prev
+    w_1_t, w_i_t, w_h_t = w_1.T, w_i.T, w_h.T
 
     def step(carry, per_step):
-        d_out_nets, nets, inputs, keep_t = per_step  # each (B, .)
-        new_carry, bias_grads, d_inputs = [], [], []
-        for (d_h_next, d_w_h, d_w_i, d_w_1), d_out, (r, z, n, hn, h_prev, x), (w_1_t, w_i_t, w_h_t) in zip(
-                carry, d_out_nets, nets, transposed):
-            d_h = d_h_next + d_out  # dL/dh_t from the outputs and from step t + 1
-            d_z = d_h * (h_prev - n) * z * (1.0 - z)  # at the gates' pre-activations
-            d_n = d_h * (1.0 - z) * (1.0 - n * n)
-            d_r = d_n * hn * r * (1.0 - r)
-            d_gh = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)  # dL/d(h W_h + b_h), (B, 3H)
-            d_gx = jnp.concatenate([d_r, d_z, d_n], axis=-1)  # dL/d(x W_i + b_i), (B, 3H)
-            d_pre = (d_gx @ w_i_t) * (x > 0)  # dL/d(inputs W_1 + b_1), (B, X)
-            d_h_prev = d_h * z + d_gh @ w_h_t  # dL/dh_{t-1}, through keep_t when there is one
-            new_carry.append((d_h_prev if keep_t is None else keep_t * d_h_prev, d_w_h + h_prev.T @ d_gh,
-                              d_w_i + x.T @ d_gx, d_w_1 + inputs.T @ d_pre))
-            bias_grads.append((d_gh.sum(axis=0), d_gx.sum(axis=0), d_pre.sum(axis=0)))
-            d_inputs.append(d_pre @ w_1_t)
-        return tuple(new_carry), (tuple(bias_grads), functools.reduce(jnp.add, d_inputs))
+        d_h_next, d_w_h, d_w_i, d_w_1 = carry
+        d_out, r, z, n, hn, h_prev, x, inputs, keep_t = per_step  # each (B, .)
+        d_h = d_h_next + d_out  # dL/dh_t from the outputs and from step t + 1
+        d_z = d_h * (h_prev - n) * z * (1.0 - z)  # at the gates' pre-activations
+        d_n = d_h * (1.0 - z) * (1.0 - n * n)
+        d_r = d_n * hn * r * (1.0 - r)
+        d_gh = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)  # dL/d(h W_h + b_h), (B, 3H)
+        d_gx = jnp.concatenate([d_r, d_z, d_n], axis=-1)  # dL/d(x W_i + b_i), (B, 3H)
+        d_pre = (d_gx @ w_i_t) * (x > 0)  # dL/d(inputs W_1 + b_1), (B, H)
+        d_h_prev = d_h * z + d_gh @ w_h_t  # dL/dh_{t-1}, through keep_t when there is one
+        carry = (d_h_prev if keep_t is None else keep_t * d_h_prev, d_w_h + h_prev.T @ d_gh,
+                 d_w_i + x.T @ d_gx, d_w_1 + inputs.T @ d_pre)
+        return carry, (d_gh.sum(axis=0), d_gx.sum(axis=0), d_pre.sum(axis=0), d_pre @ w_1_t)
 
-    zeros = tuple((jnp.zeros_like(s[0]), jnp.zeros_like(s[9]), jnp.zeros_like(s[8]), jnp.zeros_like(s[7]))
-                  for s in saved)
-    carry, (bias_grads, d_inputs) = jax.lax.scan(step, zeros, (d_hs, tuple(per_net), inputs, keep), reverse=True)
-    d_h0s = tuple(c[0] for c in carry)
-    d_weights = tuple(RNNWeights(w_1=d_w_1, b_1=d_b_1.sum(axis=0), w_i=d_w_i, b_i=d_b_i.sum(axis=0), w_h=d_w_h,
-                                 b_h=d_b_h.sum(axis=0))
-                      for (_, d_w_h, d_w_i, d_w_1), (d_b_h, d_b_i, d_b_1) in zip(carry, bias_grads))
+    zeros = (jnp.zeros_like(h0), jnp.zeros_like(w_h), jnp.zeros_like(w_i), jnp.zeros_like(w_1))
+    (d_h0, d_w_h, d_w_i, d_w_1), (d_b_h, d_b_i, d_b_1, d_inputs) = jax.lax.scan(
+        step, zeros, (d_hs, r, z, n, hn, h_prev, x, inputs, keep), reverse=True)
     d_keep = None if keep is None else jnp.zeros_like(keep)  # resets are data, not parameters
-    zeros_like = functools.partial(jax.tree_util.tree_map, jnp.zeros_like)
-    return d_inputs, d_h0s, d_weights, zeros_like(const_h0s), zeros_like(const_weights), d_keep
+    return (d_h0, d_inputs, d_w_1, d_b_1.sum(axis=0), d_w_i, d_b_i.sum(axis=0), d_w_h, d_b_h.sum(axis=0),
+            d_keep)
 
 
-rnn_sequences.defvjp(_rnn_forward, _rnn_backward)
+rnn_sequence.defvjp(_rnn_forward, _rnn_backward)
 
 
 class QMixer(nn.Module):
