@@ -2,6 +2,7 @@
 the report. No training here (the sweep runner has its own tests); trials are written by hand."""
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -127,6 +128,29 @@ def test_the_estimate_uses_the_trials_measured_here_when_there_are_some():
     done = rep.measured_s(manifest)
     assert done == {"ow-qmix": [200.0, 400.0], "ow-qmix-no-central": [9000.0]}
     assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx((300.0 + 2 * ref["other"]) / 2)
+
+
+def test_fewer_env_steps_keep_the_names_scale_the_estimate_and_are_said_first(tmp_path):
+    experiment = rep.EXPERIMENTS["smax"]
+    chosen = rep.settings(experiment, maps=["3m"])
+    full = rep.trials(experiment, chosen, ["ow-qmix"], 1)
+    short = rep.trials(experiment, chosen, ["ow-qmix"], 1, env_steps=300_000)
+    assert [t.id for t in short] == [t.id for t in full] == ["ow-qmix-3m-seed0"]
+    assert full[0].config.train.total_env_steps == 2_000_000 and short[0].config.train.total_env_steps == 300_000
+    assert cfg.to_dict(dataclasses.replace(short[0].config, train=full[0].config.train)) == cfg.to_dict(full[0].config)
+    calibration = rep.REFERENCE_CALIBRATION_S
+    assert rep.estimate_s(experiment, short, {}, 2, calibration) == pytest.approx(
+        experiment.reference_trial_s["central"] * 0.15)
+    # The two lengths never share a directory; the report's first line says the steps are fewer.
+    spec = rep.sweep_spec(experiment, [], short[0].config)
+    Manifest.open(tmp_path, spec, short, "short", merge=True).save()
+    with pytest.raises(ConfigError, match="ow-qmix-3m-seed0 differs at train.total_env_steps"):
+        Manifest.open(tmp_path, spec, full, "full", merge=True)
+    rep.report(experiment, tmp_path, chosen, ["ow-qmix"], 1, short, "wqmix reproduce smax --env-steps 300000")
+    first = (tmp_path / "report.md").read_text().splitlines()[2]
+    assert "300,000 env steps per seed (the paper's protocol: 2,000,000, so FEWER steps here)" in first
+    result = wqmix("reproduce", "smax", "--env-steps", "300000", "--dry-run", "--out", str(tmp_path / "dry"))
+    assert result.returncode == 0 and "env steps per seed: 300,000" in result.stdout, result.stderr
 
 
 def test_report_pools_the_finished_trials_and_names_the_missing(tmp_path):

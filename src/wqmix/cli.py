@@ -637,6 +637,9 @@ def _reproduce_parser(commands) -> _Parser:
                         help="seeds K .. K+N-1 (default 0): run the grid in parts by seed")
     parser.add_argument("--algos", metavar="LIST", type=_algorithms, help="comma-separated algorithms "
                         "(default: the experiment's)")
+    parser.add_argument("--env-steps", metavar="N", type=_integer(1),
+                        help="env steps per seed (default: the paper's; fewer, and the report says so on "
+                             "its first line; use a DIR of its own)")
     parser.add_argument("--punishment", metavar="P", type=_punishment, nargs="+",
                         help="predator-prey: miscapture punishments (default -2; the paper's: 0 -0.5 -1 -1.5 -2)")
     parser.add_argument("--epsilon-anneal", metavar="STEPS", type=_integer(1),
@@ -667,7 +670,7 @@ def reproduce_main(parser: _Parser, argv: list[str]) -> int:
     algos = args.algos or experiment.algos
     try:
         chosen = rep.settings(experiment, args.punishment, args.epsilon_anneal, args.maps)
-        trials = rep.trials(experiment, chosen, algos, seeds, args.first_seed)
+        trials = rep.trials(experiment, chosen, algos, seeds, args.first_seed, args.env_steps)
     except ConfigError as e:
         return parser.fail(e)
     manifest_data = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
@@ -703,7 +706,7 @@ def _reproduce_matrix_games(parser: _Parser, args, out: Path, command: str) -> i
     a rerun keeps the algorithms already in DIR/results.json."""
     from wqmix.experiments.matrix_games import HAND_CRAFTED, SUITE_ALGORITHMS, SUITE_EPISODES, done_algorithms
 
-    if args.punishment or args.maps or args.epsilon_anneal or args.address:
+    if args.punishment or args.maps or args.epsilon_anneal or args.address or args.env_steps:
         return parser.fail("matrix-games takes only --out, --seeds, --first-seed, --algos, --dry-run, --report")
     algos, seeds = args.algos or SUITE_ALGORITHMS, args.seeds or 5
     games = len(HAND_CRAFTED) + 20

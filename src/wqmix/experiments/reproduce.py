@@ -187,13 +187,16 @@ def trial_id(algo: str, setting: Setting, seed: int | None) -> str:
 
 
 def trials(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], seeds: int,
-           first_seed: int = 0) -> list[Trial]:
-    """One validated trial per (setting, algorithm[, seed]), named by `trial_id`."""
+           first_seed: int = 0, env_steps: int | None = None) -> list[Trial]:
+    """One validated trial per (setting, algorithm[, seed]), named by `trial_id`. `env_steps`:
+    train each seed this long instead of the experiment's (the paper's) length; the names stay,
+    so such trials belong in a directory of their own (the manifest refuses to mix them)."""
     base = cfg.preset(experiment.preset) if experiment.preset else cfg.official_defaults(experiment.env)
+    length = {} if env_steps is None else {"train.total_env_steps": env_steps}
     out = []
     for setting in chosen:
         for algo in algos:
-            fields = {"algo.name": algo, **experiment.overrides, **setting.overrides, "log.quiet": True}
+            fields = {"algo.name": algo, **experiment.overrides, **length, **setting.overrides, "log.quiet": True}
             config = _with_fields(base, fields, trial_id(algo, setting, None))
             params = {"algo.name": algo, **({"setting": setting.label} if setting.label else {})}
             if experiment.seeds_together:
@@ -251,8 +254,9 @@ def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[str, list
                calibration: float) -> float:
     """Wall seconds for `todo` on `cores` cores: each trial's reference time, the mean of the
     finished trials of its algorithm in this directory when there are some (`done_s`, measured
-    here, `measured_s`), else `reference_trial_s` scaled by this machine's `calibration`; the
-    references are 2-core figures, so the total is spread over `cores / 2` such machines."""
+    here, `measured_s`), else `reference_trial_s` scaled by this machine's `calibration` and by
+    the trial's env steps against the paper's; the references are 2-core figures, so the total is
+    spread over `cores / 2` such machines."""
     total = 0.0
     for trial in todo:
         measured = done_s.get(trial.params["algo.name"])
@@ -260,7 +264,8 @@ def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[str, list
             total += float(np.mean(measured))
         else:
             ref = experiment.reference_trial_s["central" if _central(trial.params["algo.name"]) else "other"]
-            total += ref * calibration / REFERENCE_CALIBRATION_S
+            length = trial.config.train.total_env_steps / experiment.paper_steps
+            total += ref * length * calibration / REFERENCE_CALIBRATION_S
     return total / max(cores / 2.0, 1.0)
 
 
