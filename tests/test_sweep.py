@@ -195,6 +195,30 @@ def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(fin
     assert_same_results(out / "trials" / "trial-001", finished / "trials" / "trial-001")
 
 
+def test_a_trial_already_finished_in_its_run_directory_is_not_trained_again(finished, tmp_path):
+    import shutil
+
+    from wqmix import config as cfg
+    from wqmix.sweep.runner import finished_summary, run_trial
+
+    entry = Manifest.read(finished).trials["trial-000"]
+    run_dir = tmp_path / "adopted"
+    shutil.copytree(finished / "trials" / "trial-000", run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    result = run_trial(entry["config"], str(run_dir), 2, ["wqmix", "sweep"], str(tmp_path / "cache"))
+    assert result["summary"] == json.loads(before["summary.json"])
+    assert result["files"]["metrics.csv"] == before["metrics.csv"].decode()
+    # Nothing rewritten, nothing added (a resume would add meta-resume-*.json and a new summary).
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+    # Another config, a longer run, or no summary (the run did not end): not finished.
+    config = cfg.from_dict(entry["config"])
+    assert finished_summary(run_dir, config) is not None
+    assert finished_summary(run_dir, cfg.apply_override(config, "optim.lr", "0.5")) is None
+    assert finished_summary(run_dir, cfg.apply_override(config, "train.total_env_steps", "192")) is None
+    (run_dir / "summary.json").unlink()
+    assert finished_summary(run_dir, config) is None
+
+
 def test_a_failing_trial_is_marked_failed_and_the_rest_goes_on(cluster, tmp_path, monkeypatch):
     from wqmix.sweep import runner
 

@@ -17,6 +17,7 @@ kills them at once) and leaves them pending; running the same command again cont
 from __future__ import annotations
 
 import collections
+import json
 import os
 import socket
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from wqmix.config import from_dict
+from wqmix.config import config_difference, from_dict, to_dict
 from wqmix.run_dir import prepare_run_dir, write_json_atomic, write_text_atomic
 from wqmix.experiments.results import params_label
 from wqmix.sweep.manifest import Manifest, now
@@ -46,26 +47,51 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
 
 
+def finished_summary(run_dir: Path, config: Any) -> dict[str, Any] | None:
+    """The summary of a run in `run_dir` that trained `config` to its end, else None. A trial
+    finished before its manifest knew (a `wqmix train` run adopted into a sweep, or a manifest
+    entry lost) is not resumed: that would test its final policy again, rewrite its summary with
+    this call's timings and add a meta-resume file."""
+    try:
+        stored = json.loads((run_dir / "config.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())  # written only when a run ends
+    except (OSError, ValueError):
+        return None
+    if config_difference(stored, json.loads(json.dumps(to_dict(config)))) is not None:  # tuples as lists
+        return None
+    return summary if summary.get("total_env_steps", 0) >= config.train.total_env_steps else None
+
+
 def run_trial(config_data: dict[str, Any], run_dir: str, attempt: int, command: list[str],
               compile_cache: str) -> dict[str, Any]:
     """The body of one trial's Ray task: train (or resume) the run in `run_dir`, compiled
-    functions cached in `compile_cache`. Returns the summary, the small result files and where
-    it ran."""
+    functions cached in `compile_cache`, unless it is finished already (`finished_summary`).
+    Returns the summary, the small result files and where it ran."""
     import jax
 
     from wqmix.driver import train_run
 
+    config = from_dict(config_data)
+    path = prepare_run_dir(Path(run_dir))
+    summary = finished_summary(path, config)
+    if summary is not None:
+        worker = json.loads((path / "worker.json").read_text()) if (path / "worker.json").is_file() else {}
+        return _trial_result(path, summary, worker)
     if not jax.config.jax_compilation_cache_dir:  # JAX_COMPILATION_CACHE_DIR, when set, wins
         # Trials of a sweep compile the same functions (parameter init, evaluation; the chunk too
         # when the swept field is not baked into it): XLA's persistent cache compiles each once.
         jax.config.update("jax_compilation_cache_dir", compile_cache)
-    config = from_dict(config_data)
-    path = prepare_run_dir(Path(run_dir))
     resume = (path / "config.json").is_file() and _has_checkpoint(path)
     worker = {"pid": os.getpid(), "host": socket.gethostname(), "attempt": attempt, "resumed": resume,
               "started": now()}
     write_json_atomic(path / "worker.json", worker)
     summary = train_run(config, path, console=Console(stderr=True, quiet=True), command=command, resume=resume)
+    return _trial_result(path, summary, worker)
+
+
+def _trial_result(path: Path, summary: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's task returns: the summary, the small result files (they come back to the
+    driver without a shared filesystem) and where it ran."""
     files = {name: (path / name).read_text() for name in RESULT_FILES if (path / name).is_file()}
     return {"summary": summary, "files": files, "worker": worker}
 
