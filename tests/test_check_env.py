@@ -417,3 +417,40 @@ def test_smax_map_names_read_from_the_source_equal_jaxmarls():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip().splitlines()[-1]) >= 10  # 3m, 2s3z, 3s5z, ... (jaxmarl 0.1: 14 maps)
+
+
+def test_smac_world_state_scales_positions_and_cooldowns_as_smac_and_keeps_the_rest():
+    """Two units of two types (features: health, x, y, cooldown, one-hot type; then teams and
+    types) on a 32 x 16 map; the second unit is dead, so its features stay zeros."""
+    from types import SimpleNamespace
+
+    from wqmix.envs.jaxmarl_envs import smac_world_state
+
+    env = SimpleNamespace(map_width=32, map_height=16, unit_type_weapon_cooldowns=jnp.array([0.5, 2.0]))
+    inner = SimpleNamespace(unit_positions=jnp.zeros((2, 2)), unit_alive=jnp.array([True, False]),
+                            unit_types=jnp.array([1, 0]))
+    world = jnp.array([0.5, 24.0, 4.0, 1.5, 0.0, 1.0,   # alive: x 24 -> (24-16)/16, y 4 -> (4-8)/8, cd 1.5/2
+                       0.0, 0.0, 0.0, 0.0, 0.0, 0.0,    # dead: zeros in, zeros out
+                       0.0, 1.0, 1.0, 0.0])             # teams, types: kept
+    expected = [0.5, 0.5, -0.5, 0.75, 0.0, 1.0] + [0.0] * 6 + [0.0, 1.0, 1.0, 0.0]
+    np.testing.assert_allclose(smac_world_state(env, inner, world), expected)
+    # jaxmarl's cooldown falls below 0 while a unit holds fire; SMAC's reads 0.
+    held = smac_world_state(env, inner, world.at[3].set(-3.0))
+    assert float(held[3]) == 0.0
+
+
+def test_smax_state_is_smacs_scale_by_default_and_raw_when_asked():
+    from wqmix.envs.jaxmarl_envs import SmaxConfig
+
+    smac, raw = SmaxConfig(map="2s3z").make(), SmaxConfig(map="2s3z", state="raw").make()
+    env_state, step = raw.reset(jax.random.key(0))
+    _, scaled = smac.reset(jax.random.key(0))
+    units = env_state.state.unit_positions.shape[0]
+    width = step.state.shape[0] // units - 2
+    assert np.abs(np.asarray(step.state)).max() > 10  # positions in map units
+    # The units' features in [-1, 1]; jaxmarl's team and type indices after them are kept.
+    assert np.abs(np.asarray(scaled.state[: units * width])).max() <= 1.0 + 1e-6
+    assert scaled.state.shape == step.state.shape
+    # Only the position and cooldown columns of the units differ.
+    changed = np.flatnonzero(~np.isclose(np.asarray(scaled.state), np.asarray(step.state)))
+    assert set(changed % width) <= {1, 2, 3} and changed.max() < units * width and changed.size >= units

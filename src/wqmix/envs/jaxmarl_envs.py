@@ -14,11 +14,31 @@ from wqmix.envs.base import Environment, EnvSpec, TimeStep
 from wqmix.envs.configs import MpeSpreadConfig, SmaxConfig, _jaxmarl, _smax_map_names  # noqa: F401 - re-exported
 
 
+def smac_world_state(env: Any, inner: Any, world_state: jax.Array) -> jax.Array:
+    """SMAX's `world_state` (state_dim,) scaled as SMAC's `get_state`: each living unit's
+    position centred on the map and divided by half its size, its weapon cooldown divided by its
+    type's and clipped to [0, 1]; health is already a fraction, dead units stay zeros, team and type entries are kept.
+
+    Layout (jaxmarl `get_world_state`): per unit (units, 4 + unit types) [health, x, y,
+    cooldown, one-hot type], then the units' teams (units,) and types (units,)."""
+    units = inner.unit_positions.shape[0]
+    features = world_state[: units * (world_state.shape[0] // units - 2)].reshape(units, -1)
+    half = jnp.array([env.map_width, env.map_height], jnp.float32) / 2.0
+    alive = inner.unit_alive[:, None]  # (units, 1)
+    position = jnp.where(alive, (features[:, 1:3] - half) / half, 0.0)
+    # jaxmarl's cooldown keeps falling below 0 while a unit holds fire (-7.5 s seen on 2s3z);
+    # SMAC's reads 0 there: clipped to [0, 1].
+    cooldown = features[:, 3:4] / env.unit_type_weapon_cooldowns[inner.unit_types][:, None]
+    cooldown = jnp.where(alive, jnp.clip(cooldown, 0.0, 1.0), 0.0)
+    features = jnp.concatenate([features[:, :1], position, cooldown, features[:, 4:]], axis=1)
+    return jnp.concatenate([features.reshape(-1), world_state[features.size:]])
+
+
 class JaxMarlEnv(Environment):
     """Adapter from a jaxmarl `MultiAgentEnv` (dicts keyed by agent name) to wqmix's protocol.
 
     - obs: the agents' observation vectors, stacked (agents, obs_dim);
-    - state: SMAX's `world_state`; otherwise the concatenated observations (as JaxMARL's
+    - state: SMAX's `world_state` (with `smac_state`, scaled as SMAC's: `smac_world_state`); otherwise the concatenated observations (as JaxMARL's
       `CTRolloutManager` does);
     - avail: SMAX's masks; envs without masks (MPE) have every action available;
     - reward: SMAX's shared reward (times `reward_scale`); MPE's summed over agents
@@ -30,9 +50,9 @@ class JaxMarlEnv(Environment):
     """
 
     def __init__(self, env: Any, kind: Literal["smax", "mpe"], reward_scale: float,
-                 time_limit_terminal: bool = False):
+                 time_limit_terminal: bool = False, smac_state: bool = False):
         self.env, self.kind, self.reward_scale = env, kind, reward_scale
-        self.time_limit_terminal = time_limit_terminal
+        self.time_limit_terminal, self.smac_state = time_limit_terminal, smac_state
         self.reports_wins = kind == "smax"
         self.agents = list(env.agents)
         obs, state = env.reset(jax.random.key(0))
@@ -56,6 +76,8 @@ class JaxMarlEnv(Environment):
         agent_obs = jnp.stack([obs[a].reshape(-1) for a in self.agents]).astype(jnp.float32)
         if self.kind == "smax":
             state = obs["world_state"].reshape(-1).astype(jnp.float32)
+            if self.smac_state:
+                state = smac_world_state(self.env, env_state.state, state)
             masks = self.env.get_avail_actions(env_state)
             avail = jnp.stack([masks[a] for a in self.agents]).astype(bool)
             allies_alive, enemies_alive = self._outcome(env_state)
