@@ -193,11 +193,12 @@ class SmaxConfig:
     state: Literal["smac", "raw"] = "smac"
     """The mixer's state. "smac": SMAX's `world_state` with each living unit's position centred
     and divided by half the map size and its weapon cooldown divided by its type's (clipped to
-    [0, 1]), so the units' features lie in [-1, 1] as in SMAC's `get_state` (which the official
-    code mixes on; jaxmarl's team and type indices after them are kept). "raw": SMAX's `world_state` as JaxMARL gives it (positions in map units, up to 32;
-    cooldowns in seconds, falling below 0 while a unit holds fire), as JaxMARL's QMIX uses it. Default: official (SMAC's normalised state); measured
-    here: on the raw state QMIX's hypernetworks start at Q_tot ~ 28 with gradient norms ~ 8,000
-    on 3m and diverge (docs/results/smax-300k)."""
+    [0, 1]), so the units' features lie in [-1, 1] as in SMAC's `get_state`, which the official
+    code mixes on (jaxmarl's team and type indices after them are kept). "raw": `world_state` as
+    JaxMARL gives it and its QMIX uses it (positions in map units, up to 32; cooldowns in
+    seconds, below 0 while a unit holds fire). Default: official (SMAC's scale). Measured here:
+    on the raw state QMIX starts at Q_tot ~ 28 with gradient norms ~ 8,000 on 3m and diverges
+    (docs/results/smax-300k-raw-state)."""
 
     def validate(self, path: str) -> None:
         names = _smax_map_names()

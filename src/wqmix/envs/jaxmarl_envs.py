@@ -17,7 +17,8 @@ from wqmix.envs.configs import MpeSpreadConfig, SmaxConfig, _jaxmarl, _smax_map_
 def smac_world_state(env: Any, inner: Any, world_state: jax.Array) -> jax.Array:
     """SMAX's `world_state` (state_dim,) scaled as SMAC's `get_state`: each living unit's
     position centred on the map and divided by half its size, its weapon cooldown divided by its
-    type's and clipped to [0, 1]; health is already a fraction, dead units stay zeros, team and type entries are kept.
+    type's and clipped to [0, 1]; health is already a fraction, dead units stay zeros, the team
+    and type entries are kept.
 
     Layout (jaxmarl `get_world_state`): per unit (units, 4 + unit types) [health, x, y,
     cooldown, one-hot type], then the units' teams (units,) and types (units,)."""
@@ -38,8 +39,8 @@ class JaxMarlEnv(Environment):
     """Adapter from a jaxmarl `MultiAgentEnv` (dicts keyed by agent name) to wqmix's protocol.
 
     - obs: the agents' observation vectors, stacked (agents, obs_dim);
-    - state: SMAX's `world_state` (with `smac_state`, scaled as SMAC's: `smac_world_state`); otherwise the concatenated observations (as JaxMARL's
-      `CTRolloutManager` does);
+    - state: SMAX's `world_state` (with `smac_state`, scaled as SMAC's: `smac_world_state`);
+      otherwise the concatenated observations (as JaxMARL's `CTRolloutManager` does);
     - avail: SMAX's masks; envs without masks (MPE) have every action available;
     - reward: SMAX's shared reward (times `reward_scale`); MPE's summed over agents
       (`CTRolloutManager`'s global reward);
