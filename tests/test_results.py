@@ -162,7 +162,7 @@ def smax_rows(seeds, steps, test_from):
             row = {"seed": seed, "env_steps": step, "episodes": k + 1, "wall_time": 1.0 + k,
                    "train_return": seed + step / 100, "train_win_rate": 0.0}
             if step >= test_from:
-                row["test_return"], row["test_win_rate"] = 10 * seed + step / 10, 0.5
+                row["test_return"], row["test_win_rate"] = 10 * seed + step / 10, (seed + step / 100) / 10
             elif k % 2:
                 row["test_return"] = None
             rows.append(row)
@@ -195,10 +195,11 @@ def test_load_runs_reads_scores_and_curves(run_dirs):
     ow_a, ow_b, qmix, vdn = load_runs(run_dirs)
     assert (ow_a.algo, ow_a.env, ow_a.seeds, ow_a.score_metric) == ("ow-qmix", "3m", [0, 1, 2], "test_win_rate")
     assert ow_a.scores == {0: 0.9, 1: 0.5, 2: 1.0}
-    # test_return was logged (from step 200 on): the curve is test_return, rows without it skipped.
-    assert ow_a.curve_metric == "test_return"
+    # Tests were logged (from step 200 on) with a win rate: the curve is the win rate (SMAX's
+    # score), rows without it skipped.
+    assert ow_a.curve_metric == "test_win_rate"
     x, y = ow_a.curves[1]
-    assert x.tolist() == [200.0, 300.0] and y.tolist() == [30.0, 40.0]
+    assert x.tolist() == [200.0, 300.0] and y == pytest.approx([0.3, 0.4])
     assert ow_b.curves[4][0].tolist() == [150.0, 250.0, 350.0]
     assert (vdn.algo, vdn.score_metric, vdn.curve_metric) == ("vdn", "greedy_return", "train_return")
     assert vdn.scores == VDN_RETURNS

@@ -158,8 +158,9 @@ class Run:
     """One run directory: final test scores per seed and learning curves per seed.
 
     `score_metric` is `test_win_rate` when every seed of the run has one (SMAX), else
-    `greedy_return`. `curve_metric` is `test_return` when the run logged it on any metrics row
-    (rows without it are skipped), else `train_return`. `curves[seed] = (env_steps, values)`,
+    `greedy_return`. `curve_metric` is `test_win_rate` when the run logged it on any metrics
+    row, else `test_return` when it logged that (rows without it are skipped), else
+    `train_return`. `curves[seed] = (env_steps, values)`,
     sorted by env_steps.
     """
 
@@ -224,7 +225,9 @@ def _read_curves(path: Path, seeds: list[int]) -> tuple[dict[int, tuple[np.ndarr
         if not isinstance(row, dict):
             raise RunDirError(f"{path}: line {number} is not a JSON object")
         rows.append(row)
-    metric = "test_return" if any(_number(r.get("test_return")) is not None for r in rows) else "train_return"
+    # The win rate where the env reports one (SMAX: what its scores are), else the test return.
+    metric = next((m for m in ("test_win_rate", "test_return")
+                   if any(_number(r.get(m)) is not None for r in rows)), "train_return")
     points: dict[int, dict[float, float]] = {}
     for row in rows:
         seed, x, y = row.get("seed"), _number(row.get("env_steps")), _number(row.get(metric))
