@@ -166,8 +166,10 @@ def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(fin
     out = tmp_path / "interrupted"
     spec = spec_with(LRS[:2])
     # Ctrl-C in the driver once trial-001 has started, sent from the driver's own loop (its
-    # `ray.wait`), so the signal lands inside the sweep's loop whatever the timing. A thread
-    # polling for the file and signalling raced the trial: once in CI no interrupt surfaced.
+    # `ray.wait`), so the signal lands inside the sweep's loop whatever the timing. Python's
+    # Ctrl-C handler is installed only when SIGINT is not ignored at start, and a shell starts
+    # background jobs (`cmd &`) with it ignored: the test installs it, as an interactive shell has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     wait = ray.wait
 
     def wait_then_interrupt(*args, **kwargs):
@@ -179,8 +181,11 @@ def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(fin
 
     sent: list[bool] = []
     monkeypatch.setattr(ray, "wait", wait_then_interrupt)
-    with pytest.raises(SweepInterrupted):
-        run_sweep(spec, out, max_concurrent=1)  # one at a time: trial-000 is done when trial-001 starts
+    try:
+        with pytest.raises(SweepInterrupted):
+            run_sweep(spec, out, max_concurrent=1)  # one at a time: trial-000 is done when trial-001 starts
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.setattr(ray, "wait", wait)
     assert sent
     trials = Manifest.read(out).trials
