@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -77,6 +78,10 @@ def run_trial(config_data: dict[str, Any], run_dir: str, attempt: int, command: 
     if summary is not None:
         worker = json.loads((path / "worker.json").read_text()) if (path / "worker.json").is_file() else {}
         return _trial_result(path, summary, worker)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A sweep started as a background job (`cmd &`) hands its workers SIGINT ignored; the
+        # sweep stops a trial with SIGINT (`ray.cancel`), which must land even while it compiles.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not jax.config.jax_compilation_cache_dir:  # JAX_COMPILATION_CACHE_DIR, when set, wins
         # Trials of a sweep compile the same functions (parameter init, evaluation; the chunk too
         # when the swept field is not baked into it): XLA's persistent cache compiles each once.
