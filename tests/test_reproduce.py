@@ -172,6 +172,26 @@ def test_report_pools_the_finished_trials_and_names_the_missing(tmp_path):
     assert "| qmix | -3.00 | public run of the official code | ≈ 34 |" in text
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").is_file()
     assert json.loads((tmp_path / "report.json").read_text())["missing"] == ["qmix-p-2-seed1"]
+    assert "outside this command's grid" not in text
+
+
+def test_a_report_of_part_of_a_grid_names_the_directory_s_other_finished_trials(tmp_path):
+    experiment = rep.EXPERIMENTS["predator-prey"]
+    chosen = rep.settings(experiment, [-2.0])
+    spec = rep.sweep_spec(experiment, [], cfg.Config())
+    first_part, second_part = (rep.trials(experiment, chosen, ["ow-qmix"], 1, first_seed=s) for s in (0, 1))
+    for part in (first_part, second_part):
+        Manifest.open(tmp_path, spec, part, "part", merge=True).save()
+        finish(tmp_path, part[0], {part[0].config.seed: 38.0}, [(10_000, 38.0)])
+    data = rep.report(experiment, tmp_path, chosen, ["ow-qmix"], 1, second_part, "wqmix reproduce predator-prey")
+    first = (tmp_path / "report.md").read_text().splitlines()[2]
+    assert first.startswith("**1 of 1 trials finished**")
+    assert "also holds 1 finished trial(s) outside this command's grid (ow-qmix-p-2-seed0)" in first
+    assert data["outside_grid"] == ["ow-qmix-p-2-seed0"]
+    # The whole grid's report has nothing outside it.
+    both = rep.trials(experiment, chosen, ["ow-qmix"], 2)
+    data = rep.report(experiment, tmp_path, chosen, ["ow-qmix"], 2, both, "wqmix reproduce predator-prey")
+    assert data["outside_grid"] == [] and data["finished"] == ["ow-qmix-p-2-seed0", "ow-qmix-p-2-seed1"]
 
 
 def test_matrix_games_resume_keeps_only_algorithms_run_with_their_current_config(tmp_path):

@@ -327,10 +327,18 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
              + (", so FEWER steps here" if steps < experiment.paper_steps else "") + ").")
     if missing:
         first += f" Missing: {', '.join(missing)}."
+    # A part of a grid run into a directory that holds other parts: say so, or the report looks
+    # like all there is (the whole grid's command reports them all without rerunning any).
+    grid = {t.id for t in all_trials}
+    outside = [i for i, e in entries.items() if i not in grid and (out / e["run_dir"] / "summary.json").is_file()]
+    if outside:
+        first += (f" This directory also holds {len(outside)} finished trial(s) outside this command's grid "
+                  f"({', '.join(outside)}), not in this report: run the whole grid's command (finished trials "
+                  "are not rerun) to report them all.")
     lines = [f"# Reproduction: {experiment.name}", "", first, "",
              f"Protocol: {experiment.protocol}.", ""]
     data: dict[str, Any] = {"experiment": experiment.name, "trials": len(all_trials), "finished": sorted(runs),
-                            "missing": missing, "seeds": seeds, "env_steps": steps, "settings": {}}
+                            "missing": missing, "outside_grid": outside, "seeds": seeds, "env_steps": steps, "settings": {}}
     curve_runs = []
     for setting in chosen:
         ids = [t.id for t in all_trials if t.params.get("setting", "") == setting.label]
