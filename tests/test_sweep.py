@@ -160,22 +160,28 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_bit_identically(finished
         assert_same_results(out / "trials" / trial_id, finished / "trials" / trial_id)
 
 
-def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(finished, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(finished, tmp_path, monkeypatch,
+                                                                                   stop_signal):
     from wqmix.sweep.runner import SweepInterrupted, run_sweep
 
     out = tmp_path / "interrupted"
     spec = spec_with(LRS[:2])
-    # Ctrl-C in the driver once trial-001 has started, sent from the driver's own loop (its
-    # `ray.wait`), so the signal lands inside the sweep's loop whatever the timing. Python's
+    # Ctrl-C (or `kill`) in the driver once trial-001 has started, sent from the driver's own loop
+    # (its `ray.wait`), so the signal lands inside the sweep's loop whatever the timing. Python's
     # Ctrl-C handler is installed only when SIGINT is not ignored at start, and a shell starts
-    # background jobs (`cmd &`) with it ignored: the test installs it, as an interactive shell has it.
+    # background jobs (`cmd &`) with it ignored: the test installs it, as an interactive shell has
+    # it. SIGTERM is left as `ray.init` set it (an exit): the sweep itself must turn it into a stop.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sigterm_before = signal.getsignal(signal.SIGTERM)
     wait = ray.wait
 
     def wait_then_interrupt(*args, **kwargs):
         if not sent and (out / "trials" / "trial-001" / "worker.json").is_file():
             sent.append(True)
-            os.kill(os.getpid(), signal.SIGINT)
+            # Without the sweep's own handler SIGTERM would exit (Ray's) or end pytest: fail cleanly.
+            assert signal.getsignal(stop_signal) not in (signal.SIG_DFL, signal.SIG_IGN, sigterm_before), "no stop"
+            os.kill(os.getpid(), stop_signal)
             time.sleep(0.1)  # the handler raises KeyboardInterrupt here, in the main thread
         return wait(*args, **kwargs)
 
@@ -187,7 +193,7 @@ def test_ctrl_c_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(fin
     finally:
         signal.signal(signal.SIGINT, previous)
     monkeypatch.setattr(ray, "wait", wait)
-    assert sent
+    assert sent and signal.getsignal(signal.SIGTERM) is sigterm_before  # the sweep's handler is gone after it
     trials = Manifest.read(out).trials
     assert trials["trial-000"]["status"] == "done" and trials["trial-001"]["status"] == "pending"
     first_summary = (out / "trials" / "trial-000" / "summary.json").stat().st_mtime_ns

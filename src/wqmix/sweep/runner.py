@@ -17,10 +17,12 @@ kills them at once) and leaves them pending; running the same command again cont
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -140,10 +142,33 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None
     if own_cluster:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     try:
-        return _drive(ray, spec, manifest, list(trials), todo, max_concurrent, console, source)
+        with _sigterm_as_ctrl_c():
+            return _drive(ray, spec, manifest, list(trials), todo, max_concurrent, console, source)
     finally:
         if own_cluster:
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """`kill PID` (SIGTERM) stops a sweep as Ctrl-C does: the running trials save a checkpoint and
+    stay pending. A sweep is a long job, often started in the background, where `kill` is how one
+    stops it (and a shell starts a background job with SIGINT ignored). The handler `ray.init`
+    sets in a driver (`sys.exit`) would end it at once and leave the manifest saying "running";
+    this one takes its place while the sweep drives and gives it back after. A handler can be set
+    only from the main thread; elsewhere the handlers stay as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _capacity(ray, spec: SweepSpec, max_concurrent: int | None) -> int:
