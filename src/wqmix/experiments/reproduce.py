@@ -338,7 +338,8 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     lines = [f"# Reproduction: {experiment.name}", "", first, "",
              f"Protocol: {experiment.protocol}.", ""]
     data: dict[str, Any] = {"experiment": experiment.name, "trials": len(all_trials), "finished": sorted(runs),
-                            "missing": missing, "outside_grid": outside, "seeds": seeds, "env_steps": steps, "settings": {}}
+                            "missing": missing, "outside_grid": outside, "seeds": seeds, "env_steps": steps,
+                            "settings": {}}
     curve_runs = []
     for setting in chosen:
         ids = [t.id for t in all_trials if t.params.get("setting", "") == setting.label]
