@@ -22,7 +22,8 @@ from wqmix.buffer import Episodes
 from wqmix.config import ALGORITHMS, NetworkConfig, ProjectorConfig
 from wqmix.envs.base import EnvSpec
 from wqmix.errors import ConfigError
-from wqmix.learner import init_learner, make_loss, make_optimizer, make_update, mixer_value, projector_term
+from wqmix.learner import init_learner, make_loss, make_optimizer, make_update
+from wqmix.learner.projector import mixer_value, projector_term
 from wqmix.networks import Projector, QMixer, VDNMixer
 
 SPEC = EnvSpec(num_agents=2, obs_dim=2, state_dim=3, num_actions=3, time_limit=3)
@@ -144,17 +145,17 @@ def test_seed_code_targets_use_the_target_agents_max_and_the_online_projector():
         q_tot = float(networks.mixer.apply(params["mixer"], chosen, s)[0]) + 0.7 * proj(params, s)
         errors.append((q_tot - y) ** 2)
     np.testing.assert_allclose(float(loss), np.mean(errors), rtol=1e-5)
-    np.testing.assert_allclose(float(metrics.omega_mean), 0.7, rtol=1e-6)
+    np.testing.assert_allclose(float(metrics.extras["omega_mean"]), 0.7, rtol=1e-6)
 
 
 def test_seed_text_loss_keeps_only_greedy_transitions_with_advantage_omega():
     algo, networks, params, target = setup("projector-qmix-text")
     b = tiny_batch()
-    loss, metrics = make_loss(algo, networks)(params, target, b, 0, 0.0)
+    loss, metrics = make_loss(algo, networks)(params, target, b, 0, None)
     # Online greedy action 1 for both agents: of the valid steps only (0, 0) took (1, 1).
     assert float(metrics.mean_weight) == pytest.approx(1 / 3)
     # omega = |A| / mean |A| with the first batch's own mean: its mean over valid steps is 1.
-    np.testing.assert_allclose(float(metrics.omega_mean), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(float(metrics.extras["omega_mean"]), 1.0, rtol=1e-4)
 
     # By hand at (0, 0): V(s) exact over the 9 joint actions (all available at t = 0).
     s = b.state[0, 0]
@@ -169,7 +170,7 @@ def test_seed_text_loss_keeps_only_greedy_transitions_with_advantage_omega():
                 for i in range(3) for j in range(3)]
         advantages[(e, t)] = abs(q - np.mean(vals))
     mean_abs = np.mean(list(advantages.values()))
-    np.testing.assert_allclose(float(metrics.abs_advantage), mean_abs, rtol=1e-5)
+    np.testing.assert_allclose(float(metrics.extras["abs_advantage"]), mean_abs, rtol=1e-5)
     assert abs(mono((1, 1)) - v) == pytest.approx(advantages[(0, 0)], rel=1e-5)
     assert float(loss) > 0
 
@@ -318,14 +319,14 @@ def test_running_mean_of_the_advantage_resumes_exactly(tmp_path, tiny):
     chunk = jax.jit(trainer.run_chunk_seeds)
     states = jax.vmap(trainer.init)(jnp.stack([jax.random.key(0)]))
     states, _ = chunk(states, jnp.int32(40))
-    assert float(states.learner.abs_advantage[0]) > 0 and int(states.learner.steps[0]) > 0
+    assert float(states.learner.carry["abs_advantage"][0]) > 0 and int(states.learner.steps[0]) > 0
     checkpointer = Checkpointer(tmp_path / "run", keep=2)
     checkpointer.save(40, states, {})
     checkpointer.close()
     restored, _ = Checkpointer(tmp_path / "run", keep=2).restore(40, states)
     straight, _ = chunk(states, jnp.int32(80))
     resumed, _ = chunk(restored, jnp.int32(80))
-    assert float(straight.learner.abs_advantage[0]) == float(resumed.learner.abs_advantage[0])
+    assert float(straight.learner.carry["abs_advantage"][0]) == float(resumed.learner.carry["abs_advantage"][0])
     for a, b in zip(jax.tree_util.tree_leaves(straight.learner), jax.tree_util.tree_leaves(resumed.learner)):
         np.testing.assert_array_equal(a, b)
 

@@ -121,8 +121,8 @@ def test_a_window_gives_the_loss_of_its_episodes_laid_out_apart(windows, algo_na
     params = init_params(networks, trainer.spec, jax.random.key(1))
     target = init_params(networks, trainer.spec, jax.random.key(2))
     grad = jax.jit(jax.grad(make_loss(algo, networks), has_aux=True))
-    window_grads, window_metrics = grad(params, target, window.replace(starts=None), 0, 0.0, None, window.starts)
-    apart_grads, apart_metrics = grad(params, target, apart, 0, 0.0, None, None)
+    window_grads, window_metrics = grad(params, target, window.replace(starts=None), 0, None, None, window.starts)
+    apart_grads, apart_metrics = grad(params, target, apart, 0, None, None, None)
     assert float(apart_metrics.loss) > 1e-3
     for name in ("loss", "qmix_loss", "central_loss", "mean_weight", "q_taken_mean", "target_mean", "td_error_abs"):
         np.testing.assert_allclose(float(getattr(window_metrics, name)), float(getattr(apart_metrics, name)),
@@ -130,7 +130,7 @@ def test_a_window_gives_the_loss_of_its_episodes_laid_out_apart(windows, algo_na
     for a, b in zip(jax.tree_util.tree_leaves(window_grads), jax.tree_util.tree_leaves(apart_grads)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
     # Without the resets one episode's memory would run into the next.
-    _, unreset = grad(params, target, window.replace(starts=None), 0, 0.0, None, None)
+    _, unreset = grad(params, target, window.replace(starts=None), 0, None, None, None)
     assert abs(float(unreset.loss) - float(apart_metrics.loss)) > 1e-4
 
 
@@ -214,7 +214,7 @@ def test_a_chunk_where_no_episode_ended_logs_no_train_return():
     metrics = ChunkMetrics(
         iterations=np.array([4, 4]), episodes=np.array([0, 3]), env_steps=np.array([32, 32]),
         return_sum=np.array([0.0, -4.5]), won_sum=np.array([0, 2]), learn_iterations=np.array([0, 0]),
-        update=UpdateMetrics(*[zeros] * len(dataclasses.fields(UpdateMetrics))), epsilon=np.array([0.5, 0.5]))
+        update=UpdateMetrics(*[zeros] * (len(dataclasses.fields(UpdateMetrics)) - 1), extras={}), epsilon=np.array([0.5, 0.5]))
     states = types.SimpleNamespace(env_steps=np.array([32, 32]), episodes=np.array([0, 3]), updates=np.array([0, 0]))
     first, second = chunk_rows(metrics, states, [7, 8], wall_time=1.0, steps_per_s=64.0, reports_wins=True)
     assert first["train_return"] is None and first["train_win_rate"] is None

@@ -23,7 +23,6 @@ from wqmix.envs.base import Environment, HostEnvironment
 from wqmix.envs.check import check_env
 from wqmix.envs.matrix_game import MatrixGame
 from wqmix.host_rollout import HostRunner
-from wqmix.learner import PROJECTOR_METRICS
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
 from wqmix.memory import release_freed_memory
@@ -35,9 +34,9 @@ _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm
 
 
 def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall_time: float,
-               steps_per_s: float, reports_wins: bool, projector: bool = False) -> list[dict[str, Any]]:
-    """One metrics row per seed from a chunk's summed metrics (leading axis: seeds); with the
-    seed's projector also mean |Q_mono|, |Q_proj|, omega and the running mean |A|."""
+               steps_per_s: float, reports_wins: bool) -> list[dict[str, Any]]:
+    """One metrics row per seed from a chunk's summed metrics (leading axis: seeds), with the
+    factorisation's own metrics (`UpdateMetrics.extras`, e.g. the projector's) after the update's."""
     m = jax.tree_util.tree_map(np.asarray, metrics)
     env_steps, episodes, updates = (np.asarray(x) for x in (states.env_steps, states.episodes, states.updates))
     rows = []
@@ -57,8 +56,9 @@ def chunk_rows(metrics: ChunkMetrics, states: TrainState, seeds: list[int], wall
         }
         if reports_wins:
             row["train_win_rate"] = float(m.won_sum[i]) / finished if finished else None
-        for name in _UPDATE_FIELDS + (PROJECTOR_METRICS if projector else ()):
-            row[name] = float(getattr(m.update, name)[i]) / learn if m.learn_iterations[i] else None
+        update = {**{name: getattr(m.update, name) for name in _UPDATE_FIELDS}, **m.update.extras}
+        for name, value in update.items():
+            row[name] = float(value[i]) / learn if m.learn_iterations[i] else None
         rows.append(row)
     return rows
 
@@ -238,7 +238,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                     elapsed = time.perf_counter() - run_start
                     steps_per_s = (env_steps - start_steps) * len(seeds) / max(elapsed, 1e-9)
                     rows = chunk_rows(metrics, states, seeds, elapsed_before + time.perf_counter() - t0,
-                                      steps_per_s, trainer.env.reports_wins, trainer.networks.projector is not None)
+                                      steps_per_s, trainer.env.reports_wins)
                     if stop in tested:
                         test = evaluate(states, jax.random.fold_in(eval_key, index))
                         for i, row in enumerate(rows):

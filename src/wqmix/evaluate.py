@@ -10,7 +10,8 @@ import numpy as np
 
 from wqmix.agents import Params, agent_inputs, unroll_agents
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.learner import LearnerState, projector_term
+from wqmix.learner import LearnerState
+from wqmix.learner.projector import projector_term
 from wqmix.train import RolloutStats, Trainer
 
 
@@ -53,7 +54,7 @@ def _projector_table(trainer: Trainer, learner: LearnerState, q_mono: jax.Array)
     if projector.omega == "advantage":  # V(s) is the mean of Q_mono over the (all available) joint actions
         value = jnp.broadcast_to(jnp.mean(q_mono), (n, n, 1))
     term, _, _ = projector_term(trainer.networks, projector, params, state, actions, q_mono[..., None], value,
-                                learner.abs_advantage, learner.steps)
+                                learner.carry["abs_advantage"], learner.steps)
     return term[..., 0]
 
 

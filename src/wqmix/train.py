@@ -31,7 +31,7 @@ from wqmix.envs.base import Environment, HostEnvironment, TimeStep
 from wqmix.envs.check import check_env
 from wqmix.errors import ConfigError
 from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer,
-                           make_update)
+                           make_update, pieces_for)
 
 
 SEED_AXIS = "seeds"
@@ -123,7 +123,8 @@ class Trainer:
         self.spec = self.env.spec
         self.networks: Networks = make_networks(config.algo, config.network, self.spec)
         self.optimizer = make_optimizer(config.optim, config.algo)
-        self._update = make_update(config.algo, self.networks, self.optimizer)
+        self.pieces = pieces_for(config.algo, self.networks)
+        self._update = make_update(config.algo, self.networks, self.optimizer, self.pieces)
         self.stream_window = config.train.stream_window if config.train.collector == "stream" else None
         """Env steps per window of the auto-reset stream, or None (whole episodes)."""
         if self.stream_window is not None and isinstance(self.env, HostEnvironment):
@@ -296,7 +297,7 @@ class Trainer:
             stream_key, key = jax.random.split(key)
             stream = self.start_stream(stream_key)
         return TrainState(
-            learner=init_learner(params, self.optimizer),
+            learner=init_learner(params, self.optimizer, self.pieces.factorisation.init_carry()),
             buffer=replay.init_buffer(self.spec, self.config.train.buffer_size, self.stream_window),
             key=key, env_steps=zero(), episodes=zero(), last_target_update_episode=zero(), stream=stream,
         )

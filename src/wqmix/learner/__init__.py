@@ -1,0 +1,40 @@
+"""The learner: one update for every algorithm.
+
+`update.make_loss` is the paper's loss, top to bottom: the online utilities and their greedy
+joint action, Q_tot, the targets (one-step or TD(lambda), time-limit cuts bootstrapped), the
+weights, the weighted QMIX loss and Q-hat*'s own loss. What differs between algorithms are three
+pieces (`pieces.Pieces`), chosen from the config by `assemble.pieces_for`:
+
+- `Factorisation`: utilities -> Q_tot (QMIX, VDN, independent heads, the projector family in
+  `projector`), plus extra loss terms, extra metrics and state kept between updates;
+- `TargetSource`: which target networks give V(s'), at which joint action;
+- `Weighting`: the weight of each squared TD error (none, OW, CW, greedy-only).
+
+How a new factorisation plugs in (QPLEX, QTRAN, Qatten, ...):
+
+1. Write a class with `init_carry`, `mix` and `bootstrap` (`pieces.Factorisation`). `mix`
+   receives the online parameters of every network (`params`, a dict by network name), every
+   agent's utilities with the taken and greedy joint actions (`pieces.Agents`), the batch
+   (`pieces.Transitions`: states, masks, the agent networks' inputs) and the learner's context
+   (update count, carry, a key). It returns `pieces.Mixed`: Q_tot at the taken actions, and
+   optionally named extra losses (added to the loss, e.g. QTRAN's L_opt and L_nopt), named
+   metrics (logged as metrics.csv columns) and the carry to keep.
+   A mixer that reads each agent's greedy utility (QPLEX's advantage term) takes it from
+   `pick(agents.utilities, agents.greedy)`; a joint-action network (QTRAN) reads
+   `batch.actions` and `agents.greedy`.
+2. `bootstrap` turns the target source's `pieces.Bootstrap` (the target utilities, the joint
+   action bootstrapped at, the target mixer and its value there) into V(s'); the paper's mixers
+   return `boot.next_value` unchanged. A target of its own is a new `TargetSource`.
+3. Give its networks a name in `agents.Networks` / `init_params` and choose it in
+   `assemble.pieces_for` from its config. The paper's loss (`update.make_loss`) does not change.
+
+`make_loss(algo, networks, pieces)` takes any pieces: tests plant an error by passing a test
+double of one piece.
+"""
+
+from wqmix.learner.assemble import make_optimizer, pieces_for
+from wqmix.learner.pieces import Pieces, stored_agent_inputs, time_major, unroll_episodes
+from wqmix.learner.update import LearnerState, UpdateMetrics, copy_targets, init_learner, make_loss, make_update
+
+__all__ = ["LearnerState", "Pieces", "UpdateMetrics", "copy_targets", "init_learner", "make_loss", "make_optimizer",
+           "make_update", "pieces_for", "stored_agent_inputs", "time_major", "unroll_episodes"]
