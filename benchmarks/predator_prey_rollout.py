@@ -16,7 +16,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from wqmix.envs.predator_prey import PredatorPreyConfig
+from wqmix.envs.configs import PredatorPreyConfig
 
 
 def make_rollout(env, num_envs: int, num_steps: int):

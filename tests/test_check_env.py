@@ -18,8 +18,9 @@ import pytest
 from wqmix.cli import main
 from wqmix.envs.base import Environment, EnvSpec, HostEnvironment, TimeStep
 from wqmix.envs.check import check_env
-from wqmix.envs.matrix_game import PAPER_PAYOFF, MatrixGame
-from wqmix.envs.predator_prey import PredatorPreyConfig
+from wqmix.envs.matrix_game import MatrixGame
+from wqmix.envs.payoffs import PAPER_PAYOFF
+from wqmix.envs.configs import PredatorPreyConfig
 from wqmix.errors import EnvCheckError
 
 NO_ACTION = "has no available action (avail row all false); every agent needs at least one, e.g. a no-op when out of play"
@@ -217,7 +218,7 @@ def test_several_problems_in_one_message_and_bad_spec():
 
 
 def test_jaxmarl_envs_pass():
-    from wqmix.envs.jaxmarl_envs import MpeSpreadConfig, SmaxConfig
+    from wqmix.envs.configs import MpeSpreadConfig, SmaxConfig
 
     failures = []
     for config in (SmaxConfig(), MpeSpreadConfig()):
@@ -396,7 +397,7 @@ def test_cli_check_env_warning_exits_0_and_says_it_is_a_warning(capsys, monkeypa
 def test_smax_time_limit_is_terminal_as_the_official_code_unless_asked(time_limit_terminal):
     """The official SMAC config (`continuing_episode: False`) stores a battle that reaches its
     time limit as terminated; with the option off it is a truncation (bootstrapped)."""
-    from wqmix.envs.jaxmarl_envs import SmaxConfig
+    from wqmix.envs.configs import SmaxConfig
 
     assert SmaxConfig().time_limit_terminal  # the official default
     env = SmaxConfig(time_limit_terminal=time_limit_terminal).make()
@@ -440,7 +441,7 @@ def test_smac_world_state_scales_positions_and_cooldowns_as_smac_and_keeps_the_r
 
 
 def test_smax_state_is_smacs_scale_by_default_and_raw_when_asked():
-    from wqmix.envs.jaxmarl_envs import SmaxConfig
+    from wqmix.envs.configs import SmaxConfig
 
     smac, raw = SmaxConfig(map="2s3z").make(), SmaxConfig(map="2s3z", state="raw").make()
     env_state, step = raw.reset(jax.random.key(0))

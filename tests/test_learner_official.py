@@ -220,7 +220,7 @@ def test_utilities_recomputed_for_stored_episodes_equal_those_seen_while_acting(
     unrolled over the whole episode) equal the acting ones (`Trainer.utilities` stepped as the
     rollout steps it), and at epsilon = 0 the stored actions are their masked argmax: a shifted
     previous action, an observation one step off or a greedy step off by one would show here."""
-    from wqmix.envs.predator_prey import PredatorPreyConfig
+    from wqmix.envs.configs import PredatorPreyConfig
     from wqmix.learner import stored_agent_inputs, time_major, unroll_episodes
     from wqmix.train import Trainer
 

@@ -11,7 +11,7 @@ import pytest
 
 from wqmix import config as cfg
 from wqmix.cli import main
-from wqmix.envs.matrix_game import MatrixGameConfig
+from wqmix.envs.configs import MatrixGameConfig
 from wqmix.evaluate import joint_tables
 from wqmix.experiments import matrix_games as mg
 from wqmix.train import Trainer

@@ -403,7 +403,7 @@ def test_every_algorithm_trains_with_the_seeds_network_options(tiny, agent, shar
     from wqmix.learner import make_loss
     from wqmix.train import Trainer
 
-    from wqmix.envs.predator_prey import PredatorPreyConfig
+    from wqmix.envs.configs import PredatorPreyConfig
 
     base = tiny("ow-qmix")  # predator-prey: episodes of several steps, so the GRU's recurrence matters
     config = cfg.validate(dataclasses.replace(

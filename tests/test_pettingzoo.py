@@ -8,7 +8,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from wqmix.cli import main
-from wqmix.envs.pettingzoo_env import PettingZooConfig, PettingZooEnv
+from wqmix.envs.configs import PettingZooConfig
+from wqmix.envs.pettingzoo_env import PettingZooEnv
 from wqmix.errors import ConfigError
 
 

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from wqmix.envs.check import check_env
-from wqmix.envs.predator_prey import (
-    ACTION_NAMES, CATCH, DOWN, LEFT, MOVES, RIGHT, STAY, UP, PredatorPrey, PredatorPreyConfig,
-)
+from wqmix.envs.configs import PredatorPreyConfig
+from wqmix.envs.predator_prey import ACTION_NAMES, CATCH, DOWN, LEFT, MOVES, RIGHT, STAY, UP, PredatorPrey
 from wqmix.errors import ConfigError
 
 SMALL = PredatorPreyConfig(grid_size=5, num_agents=3, num_prey=2, time_limit=10)

@@ -12,7 +12,8 @@ from wqmix import config as cfg
 from wqmix.cli import main
 from wqmix.envs.base import HostEnvironment
 from wqmix.envs.matrix_game import MatrixGame
-from wqmix.envs.predator_prey import PredatorPrey, PredatorPreyConfig
+from wqmix.envs.configs import PredatorPreyConfig
+from wqmix.envs.predator_prey import PredatorPrey
 from wqmix.render import (MAX_STRIP_FRAMES, check_renderable, play_greedy_episode, predator_prey_items,
                           render_episode, strip_indices)
 from wqmix.train import Trainer

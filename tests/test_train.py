@@ -127,7 +127,7 @@ def test_parallel_envs_and_several_updates_per_iteration():
 def test_seeds_run_together_match_their_single_runs_when_episode_lengths_differ():
     """`run_chunk_seeds` holds a seed that reached the stop still while the others go on: each
     seed's state equals its own single run, chunk by chunk."""
-    from wqmix.envs.predator_prey import PredatorPreyConfig
+    from wqmix.envs.configs import PredatorPreyConfig
 
     base = tiny_config("qmix", total_env_steps=60, num_envs=2)
     # 3 x 3 grid, 2 agents, 1 prey, episodes of at most 6 steps: captures end some early.

@@ -17,7 +17,7 @@ _LAZY: dict[str, str] = {
     "check_env": "wqmix.envs.check",
     "MatrixGame": "wqmix.envs.matrix_game",
     "MatrixGameConfig": "wqmix.envs.configs",
-    "PAPER_PAYOFF": "wqmix.envs.configs",
+    "PAPER_PAYOFF": "wqmix.envs.payoffs",
     "ENV_CONFIGS": "wqmix.envs.registry",
     "env_config_for": "wqmix.envs.registry",
 }

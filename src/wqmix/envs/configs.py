@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
+from wqmix.envs.payoffs import PAPER_PAYOFF
 from wqmix.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,13 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["PAPER_PAYOFF", "MatrixGameConfig", "PredatorPreyConfig", "SmaxConfig", "MpeSpreadConfig",
            "PettingZooConfig", "load_factory"]
 
-
-PAPER_PAYOFF: tuple[tuple[float, ...], ...] = (
-    (8.0, -12.0, -12.0),
-    (-12.0, 0.0, 0.0),
-    (-12.0, 0.0, 0.0),
-)
-"""Paper, Table 1a: the optimal joint action (0, 0) pays 8; a monotonic Q_tot cannot represent it."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
-from wqmix.envs.configs import MpeSpreadConfig, SmaxConfig, _jaxmarl, _smax_map_names  # noqa: F401 - re-exported
 
 
 def smac_world_state(env: Any, inner: Any, world_state: jax.Array) -> jax.Array:

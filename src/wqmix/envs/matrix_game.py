@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
-from wqmix.envs.configs import PAPER_PAYOFF, MatrixGameConfig  # noqa: F401 - re-exported
+from wqmix.envs.payoffs import PAPER_PAYOFF
 
 
 class MatrixGame(Environment):

@@ -15,7 +15,6 @@ from typing import Any, Literal
 import numpy as np
 
 from wqmix.envs.base import EnvSpec, HostEnvironment, TimeStep
-from wqmix.envs.configs import PettingZooConfig, load_factory  # noqa: F401 - re-exported
 
 
 def _observation_part(space_or_obs: Any) -> Any:

@@ -58,13 +58,17 @@ false, and a step that both ends the game and reaches the limit is terminated, n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
-from wqmix.envs.configs import PredatorPreyConfig
+
+if TYPE_CHECKING:  # the config imports this module (its `make`), not the other way round
+    from wqmix.envs.configs import PredatorPreyConfig
 
 RIGHT, DOWN, LEFT, UP, STAY, CATCH = range(6)
 """Action indices, in the official code's order."""
@@ -95,8 +99,7 @@ def _same_cell(a: jax.Array, b: jax.Array) -> jax.Array:
 class PredatorPrey(Environment):
     """Predator-prey with miscapture punishment; see the module docstring for the rules."""
 
-    def __init__(self, config: PredatorPreyConfig | None = None):
-        config = config if config is not None else PredatorPreyConfig()
+    def __init__(self, config: PredatorPreyConfig):
         config.validate("env")
         self.config = config
         self.grid_size = int(config.grid_size)

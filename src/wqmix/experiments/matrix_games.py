@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix import config as cfg
-from wqmix.envs.matrix_game import PAPER_PAYOFF, MatrixGame
+from wqmix.envs.matrix_game import MatrixGame
+from wqmix.envs.payoffs import PAPER_PAYOFF
 from wqmix.experiments.results import stratified_bootstrap_ci
 from wqmix.run_dir import write_text_atomic
 
