@@ -1,0 +1,163 @@
+"""The algo section (`AlgoConfig`, its `ProjectorConfig`) and the algorithm registry: which
+algorithms `--algo NAME` accepts (`ALGORITHMS`) and which fields make each one what it is
+(`DEFINING_FIELDS`). What choosing a name sets besides (its optimiser and official settings) is in
+`wqmix.config.presets` (`with_algo`).
+
+Every default names its source in the field's docstring (see `wqmix.config`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MixerName = Literal["qmix", "vdn", "none"]
+WeightingName = Literal["none", "ow", "cw", "greedy-only"]
+ProjectorKind = Literal["none", "state", "state-action"]
+OmegaMode = Literal["constant", "advantage", "learned"]
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    """The seed document's additive "weighted projector" (`shared/seeds/000_...txt`; NOT the
+    paper's algorithm): Q_tot(s, u) = Q_mono(s, u) + sum_k omega_k * Q_proj,k(s), with Q_mono
+    the QMIX mixer and Q_proj a small MLP. With `kind` "none" (every paper algorithm) nothing
+    here is used. The tricks (`last_layer_init` .. `normalization`) are off by default."""
+
+    kind: ProjectorKind = "none"
+    """none; state: Q_proj(s) = Linear(s -> mixer width) -> ReLU -> Linear(-> 1) (seed, section
+    4); state-action: Q_proj(s, u) on s || one-hot joint action (seed, extension 9.1; then
+    per-agent greedy acting no longer maximises Q_tot). Default: none (paper algorithms)."""
+    omega: OmegaMode = "constant"
+    """constant: omega = `omega_value` (seed's code, `self.omega`); advantage: omega(s, u) =
+    |A| / (running mean of |A| + 1e-6), A = Q_mono(s, u) - V(s), V(s) = E_u[Q_mono(s, u)] under
+    uniform available joint actions (seed's text, 2.3), a constant for the gradient; learned:
+    omega_k(s) = sigmoid(Linear(s -> mixer width) -> ReLU -> Linear(-> heads)) (seed, 9.2).
+    Default: seed's code."""
+    omega_value: float = 1.0
+    """omega in the constant mode, and omega_max when annealed (a factor on every mode).
+    Default: seed's code (`omega = 1.0`)."""
+    heads: int = 1
+    """Projector heads in the ensemble, Q_tot = Q_mono + sum_k omega_k Q_proj,k (seed, 9.3).
+    Default: seed's code (one head)."""
+    value_samples: int = 32
+    """V(s) for the advantage omega: exact over the joint actions when there are at most this
+    many, else the mean over this many sampled joint actions (each agent uniform over its
+    available actions). Default: ours."""
+    advantage_rate: float = 0.01
+    """Rate of the running mean of |A| over updates: m <- (1 - rate) m + rate * batch mean (the
+    first update takes the batch mean). Default: ours (the seed gives no value)."""
+    omega_anneal_steps: int | None = None
+    """Trick: omega times 1 - exp(-updates / this), updates counted from 0 (seed, trick 2);
+    None: off. Default: off."""
+    last_layer_init: float | None = None
+    """Trick: the projector's last layer uniform in +-this (seed, trick 1: 3e-3); None: PyTorch's
+    default. Default: off."""
+    clip: float | None = None
+    """Trick: clip Q_proj to +-this (seed, trick 3: 10); None: off. Default: off."""
+    lr: float | None = None
+    """Trick: a learning rate of its own for the projector (and learned omega) parameters (seed,
+    trick 4: 1e-4); None: the optimiser's. Default: off."""
+    l2: float = 0.0
+    """Trick: loss += l2 * sum of the squared projector parameters (seed, pitfall 8.3).
+    Default: off (0)."""
+    normalization: Literal["none", "layer"] = "none"
+    """Trick: normalise the projector's hidden layer (seed, pitfall 8.1, says batch
+    normalisation; LayerNorm is used because it needs no running statistics or train/eval mode
+    inside the compiled update). Default: off."""
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    """What is learned and how the loss weighs it. `--algo NAME` picks one of `ALGORITHMS`."""
+
+    mixer: MixerName = "qmix"
+    """How agent utilities combine into Q_tot: monotonic QMIX mixer, VDN sum, or none
+    (independent learners, IQL). Default: paper (WQMIX projects onto QMIX's monotonic class)."""
+    central: bool = True
+    """Learn the unrestricted central Q-hat* (its own agent RNN + feed-forward mixer) and take
+    the targets from its target networks at online QMIX's greedy joint action. Default: paper."""
+    weighting: WeightingName = "ow"
+    """Weight of each squared TD error in the QMIX loss: none (w = 1), OW (optimistic:
+    w = 1 where Q_tot < y, else alpha), CW (central: w = 1 where the action is the greedy one
+    or y > Q-hat*(s, greedy), else alpha), or greedy-only (the seed's text, 2.4, which calls it
+    its "optimistic" loss: w = 1 where every agent's action is the argmax of its utility, else
+    0; not the paper's OW). Default: paper's OW-QMIX."""
+    alpha: float = 0.1
+    """The weight given to the down-weighted transitions, in (0, 1]. Default: official
+    `w: 0.1` (called alpha in the paper); the paper's README uses 0.5 on 3s5z, and `--algo`
+    gives the ablations (`*-no-central`) the official `qmix_w.yaml`'s 0.5."""
+    gamma: float = 0.99
+    """Discount factor in [0, 1]. Default: official."""
+    td_lambda: float = 0.0
+    """TD(lambda) mixing of the targets, in [0, 1]; 0 gives the one-step targets of the official
+    code. pymarl2 uses 0.6. Default: official (one-step)."""
+    double_q: bool = True
+    """Without the central estimator: bootstrap at online greedy actions valued by the target
+    networks (true, official `double_q: True`) or at the target agents' own masked argmax (false,
+    the seed's code: `target_agent_q.max(dim=-1)`). Default: official."""
+    qmix_loss_coef: float = 1.0
+    """Coefficient of the weighted QMIX loss. Default: official (`qmix_loss: 1`)."""
+    central_loss_coef: float = 1.0
+    """Coefficient of the central Q-hat* loss. Default: official (`central_loss: 1`);
+    pymarl2 uses 0.5."""
+    target_update: Literal["hard", "soft"] = "hard"
+    """hard: copy every online network into its target every `target_update_interval`
+    episodes (official); soft: after every update, target <- tau * online + (1 - tau) * target
+    (Polyak; the seed's `_soft_update`). Default: official."""
+    target_update_interval: int = 200
+    """Hard copy of every online network into its target every this many episodes.
+    Default: official (`target_update_interval: 200`)."""
+    tau: float = 0.005
+    """The soft update's rate, in (0, 1]. Default: seed (`tau = 0.005`)."""
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    """The seed's additive projector (not the paper's); off unless `projector.kind` is set."""
+
+    @property
+    def name(self) -> str:
+        """The registered algorithm name with these settings, or "custom"."""
+        for name, algo in ALGORITHMS.items():
+            if algo.identity == self.identity:
+                return name
+        return "custom"
+
+    @property
+    def identity(self) -> tuple:
+        """What makes the algorithm what it is: its `DEFINING_FIELDS`, of the projector only its
+        kind and omega mode (its tricks are settings, like alpha)."""
+        return (*(getattr(self, f) for f in DEFINING_FIELDS if f != "projector"),
+                self.projector.kind, self.projector.omega)
+
+
+DEFINING_FIELDS = ("mixer", "central", "weighting", "double_q", "target_update", "projector")
+"""The fields `--algo NAME` sets (the whole projector section included), with the preset
+optimiser (`ALGORITHM_OPTIM`) and official settings (`ALGORITHM_SETTINGS`); the other shared
+ones (gamma, ...) are kept."""
+
+_SEED_PROJECTOR = dict(mixer="qmix", central=False, double_q=False, target_update="soft")
+"""The seed's code: QMIX mixer and agents, own target networks with their per-agent max,
+soft target updates."""
+
+ALGORITHMS: dict[str, AlgoConfig] = {
+    "ow-qmix": AlgoConfig(mixer="qmix", central=True, weighting="ow"),
+    "cw-qmix": AlgoConfig(mixer="qmix", central=True, weighting="cw"),
+    "qmix": AlgoConfig(mixer="qmix", central=False, weighting="none"),
+    "vdn": AlgoConfig(mixer="vdn", central=False, weighting="none"),
+    "iql": AlgoConfig(mixer="none", central=False, weighting="none"),
+    # The paper's ablation: the OW weighting alone, targets from QMIX's own target networks
+    # (official `qmix_w.yaml`, `hysteretic_qmix: True`) ...
+    "ow-qmix-no-central": AlgoConfig(mixer="qmix", central=False, weighting="ow"),
+    # ... and its CW twin (official `q_learner_w.py`, `hysteretic_qmix: False`): the greedy
+    # joint action's value is QMIX's own target Q_tot instead of Q-hat*'s.
+    "cw-qmix-no-central": AlgoConfig(mixer="qmix", central=False, weighting="cw"),
+    # From the seed document, not the paper: its code (constant omega = 1, plain MSE) ...
+    "projector-qmix": AlgoConfig(**_SEED_PROJECTOR, weighting="none",
+                                 projector=ProjectorConfig(kind="state", omega="constant")),
+    # ... its text (advantage omega, the loss on greedy transitions only) ...
+    "projector-qmix-text": AlgoConfig(**_SEED_PROJECTOR, weighting="greedy-only",
+                                      projector=ProjectorConfig(kind="state", omega="advantage")),
+    # ... and its state-action extension (9.1) on the code's settings.
+    "projector-qmix-sa": AlgoConfig(**_SEED_PROJECTOR, weighting="none",
+                                    projector=ProjectorConfig(kind="state-action", omega="constant")),
+}
+"""The algorithms `--algo` accepts. Defaults of the other fields are shared."""
