@@ -19,7 +19,8 @@ re-exported; the modules never import from this `__init__`):
   `ALGORITHM_SETTINGS`);
 - `typecheck`: a value against a field's annotation;
 - `validation`: `validate`, types first, then ranges, then combinations;
-- `parsing`: `from_dict`, `to_dict`, `apply_override` (command-line text), `config_difference`.
+- `parsing`: `from_dict`, `with_fields` (dotted fields, JSON values), `to_dict`, `apply_override`
+  (command-line text), `config_difference`.
 """
 
 from wqmix.config.algorithms import (
@@ -32,7 +33,14 @@ from wqmix.config.algorithms import (
     ProjectorKind,
     WeightingName,
 )
-from wqmix.config.parsing import COMPUTE_ONLY_FIELDS, apply_override, config_difference, from_dict, to_dict
+from wqmix.config.parsing import (
+    COMPUTE_ONLY_FIELDS,
+    apply_override,
+    config_difference,
+    from_dict,
+    to_dict,
+    with_fields,
+)
 from wqmix.config.presets import (
     ALGORITHM_OPTIM,
     ALGORITHM_SETTINGS,
@@ -60,5 +68,5 @@ __all__ = [
     "ConfigError", "ExplorationConfig", "LogConfig", "MixerName", "NetworkConfig", "OmegaMode", "OptimConfig",
     "ProjectorConfig", "ProjectorKind", "TrainConfig", "WeightingName", "apply_override", "config_difference",
     "env_default", "from_dict", "matrix_game_paper", "official_defaults", "predator_prey_fast",
-    "predator_prey_paper", "preset", "to_dict", "validate", "with_algo", "with_env",
+    "predator_prey_paper", "preset", "to_dict", "validate", "with_algo", "with_env", "with_fields",
 ]

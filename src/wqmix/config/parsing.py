@@ -1,6 +1,7 @@
-"""Configs from JSON dictionaries (`from_dict`, a run's config.json) and from `--section.field
-value` command-line overrides (`apply_override`), configs as JSON (`to_dict`), and what two
-stored configs differ in (`config_difference`)."""
+"""Configs from JSON dictionaries (`from_dict`, a run's config.json), from dotted fields with JSON
+values (`with_fields`, a sweep spec's) and from `--section.field value` command-line overrides
+(`apply_override`), configs as JSON (`to_dict`), and what two stored configs differ in
+(`config_difference`)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,28 @@ def from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
         config = dataclasses.replace(config, algo=_section_from_dict(AlgoConfig, algo, "algo", config.algo))
     config = _section_from_dict(Config, data, "", config)
     return validate(config)
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        *sections, leaf = dotted.split(".")
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise ConfigError(dotted, value, "is inside a field that is set to a value")
+        node[leaf] = value
+    return nested
+
+
+def with_fields(base: Config, flat: dict[str, Any], where: str) -> Config:
+    """`base` with the dotted fields set and the whole config validated; a ConfigError names the
+    field as `where.FIELD`."""
+    try:
+        return from_dict(_nested(flat), base=base)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.{e.path}" if where else e.path, e.value, e.valid) from None
 
 
 def _parse_text(text: str, annotation: Any, path: str) -> Any:

@@ -26,7 +26,7 @@ import numpy as np
 from wqmix import config as cfg
 from wqmix.errors import ConfigError
 from wqmix.run_dir import write_json_atomic, write_text_atomic
-from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial, _with_fields
+from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial
 
 PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
 """The paper's miscapture punishments (Fig. 2); -2 is its hardest and our default."""
@@ -198,7 +198,7 @@ def trials(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], 
     for setting in chosen:
         for algo in algos:
             fields = {"algo.name": algo, **experiment.overrides, **length, **setting.overrides, "log.quiet": True}
-            config = _with_fields(base, fields, trial_id(algo, setting, None))
+            config = cfg.with_fields(base, fields, trial_id(algo, setting, None))
             params = {"algo.name": algo, **({"setting": setting.label} if setting.label else {})}
             if experiment.seeds_together:
                 config = cfg.validate(dataclasses.replace(config, seed=first_seed, num_seeds=seeds))

@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from wqmix.sweep.spec import params_label
+
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_REPS",
@@ -239,15 +241,6 @@ def _read_curves(path: Path, seeds: list[int]) -> tuple[dict[int, tuple[np.ndarr
         xs = np.array(sorted(points[seed]), dtype=np.float64)
         curves[seed] = (xs, np.array([points[seed][x] for x in xs], dtype=np.float64))
     return curves, metric
-
-
-def params_label(params: Mapping[str, Any], skip: tuple[str, ...] = ("algo.name", "env.name")) -> str:
-    """"algo.alpha=0.1, optim.lr=0.000316": a sweep trial's swept values, floats to 3 significant
-    digits; `algo.name` and `env.name` are left out by default (tables give them columns)."""
-    def fmt(value: Any) -> str:
-        return value if isinstance(value, str) else f"{value:.3g}" if isinstance(value, float) else json.dumps(value)
-
-    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items() if k not in skip)
 
 
 def load_sweep(path: str | Path) -> list[Run]:

@@ -15,7 +15,7 @@ from rich.table import Table
 from wqmix.config import config_difference, to_dict
 from wqmix.errors import ConfigError
 from wqmix.run_dir import write_json_atomic
-from wqmix.sweep.spec import SweepSpec, Trial
+from wqmix.sweep.spec import SweepSpec, Trial, params_label
 
 MANIFEST = "sweep.json"
 STATUSES = ("pending", "running", "done", "failed")
@@ -117,8 +117,6 @@ class Manifest:
     def table(self) -> Table:
         """The manifest as a rich table: one row per trial, its swept values, status, attempts,
         training seconds and error (or run directory)."""
-        from wqmix.experiments.results import params_label
-
         counts = self.counts()
         table = Table(title=f"sweep {self.data.get('name', '')}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
         for column in ("trial", "swept values", "status", "attempts", "train s", "run dir / error"):

@@ -32,9 +32,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from wqmix.config import config_difference, from_dict, to_dict
 from wqmix.run_dir import prepare_run_dir, write_json_atomic, write_text_atomic
-from wqmix.experiments.results import params_label
 from wqmix.sweep.manifest import Manifest, now
-from wqmix.sweep.spec import SweepSpec, Trial, expand
+from wqmix.sweep.spec import SweepSpec, Trial, expand, params_label
 
 #: Files a finished trial sends back to the driver (small; never checkpoints), so results reach
 #: the sweep directory even when the worker's node does not share its filesystem.

@@ -38,7 +38,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import yaml
@@ -116,6 +116,15 @@ class SweepSpec:
         return list(self.grid) + [k for k in self.space if k not in self.grid]
 
 
+def params_label(params: Mapping[str, Any], skip: tuple[str, ...] = ("algo.name", "env.name")) -> str:
+    """"algo.alpha=0.1, optim.lr=0.000316": a sweep trial's swept values, floats to 3 significant
+    digits; `algo.name` and `env.name` are left out by default (tables give them columns)."""
+    def fmt(value: Any) -> str:
+        return value if isinstance(value, str) else f"{value:.3g}" if isinstance(value, float) else json.dumps(value)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items() if k not in skip)
+
+
 def _fail(path: str, value: Any, valid: str) -> None:
     raise ConfigError(path, value, valid)
 
@@ -142,28 +151,6 @@ def _flatten(data: Any, where: str, prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-def _nested(flat: dict[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        node = nested
-        *sections, leaf = dotted.split(".")
-        for section in sections:
-            node = node.setdefault(section, {})
-            if not isinstance(node, dict):
-                raise ConfigError(dotted, value, "is inside a field that is set to a value")
-        node[leaf] = value
-    return nested
-
-
-def _with_fields(base: cfg.Config, flat: dict[str, Any], where: str) -> cfg.Config:
-    """`base` with the dotted fields set and the whole config validated; a ConfigError names the
-    field as `where.FIELD`."""
-    try:
-        return cfg.from_dict(_nested(flat), base=base)
-    except ConfigError as e:
-        raise ConfigError(f"{where}.{e.path}" if where else e.path, e.value, e.valid) from None
 
 
 def _count(value: Any, path: str, minimum: int) -> int:
@@ -222,7 +209,7 @@ def parse_spec(data: Any, name: str = "sweep") -> SweepSpec:
         first, count = 0, _count(seeds, "seeds", 1)
     base = dataclasses.replace(base, seed=first, num_seeds=count)
     overrides = _flatten(data.get("overrides", {}), "overrides")
-    base = _with_fields(base, overrides, "overrides")
+    base = cfg.with_fields(base, overrides, "overrides")
 
     grid: dict[str, list[Any]] = {}
     raw_grid = data.get("grid", {})
@@ -233,7 +220,7 @@ def parse_spec(data: Any, name: str = "sweep") -> SweepSpec:
         if not isinstance(values, list) or not values:
             _fail(f"grid.{field}", values, "must be a non-empty list of values")
         for value in values:  # each value on its own, so the error names the grid entry
-            _with_fields(base, {field: value}, "grid")
+            cfg.with_fields(base, {field: value}, "grid")
         grid[field] = values
 
     space: dict[str, Distribution] = {}
@@ -257,10 +244,10 @@ def parse_spec(data: Any, name: str = "sweep") -> SweepSpec:
             space[field] = _distribution(value, f"random.space.{field}")
             if space[field].kind == "choice":
                 for choice in space[field].args:
-                    _with_fields(base, {field: choice}, "random.space")
+                    cfg.with_fields(base, {field: choice}, "random.space")
             else:  # both bounds must be values of the field
                 for bound in space[field].args:
-                    _with_fields(base, {field: bound}, "random.space")
+                    cfg.with_fields(base, {field: bound}, "random.space")
 
     raw_resources = data.get("resources", {})
     if not isinstance(raw_resources, dict):
@@ -293,7 +280,7 @@ def expand(spec: SweepSpec) -> list[Trial]:
             params = dict(zip(spec.grid, combination))
             params.update({field: distribution.sample(rng) for field, distribution in spec.space.items()})
             trial_id = f"trial-{len(trials):03d}"
-            config = _with_fields(spec.base, params, trial_id)
+            config = cfg.with_fields(spec.base, params, trial_id)
             trials.append(Trial(trial_id, params, config))
     return trials
 
