@@ -203,6 +203,7 @@ def _train_config(parser: _Parser, argv: list[str]):
     top_level = [(name, value) for name, value in (("seed", args.seed), ("num_seeds", args.num_seeds))
                  if value is not None]
 
+    quiet = [("log.quiet", "true")] if args.quiet else []
     if args.resume is not None:
         others = [f"--{name}" for name in ("preset", "config", "env", "algo", "out")
                   if getattr(args, name) is not None]
@@ -213,33 +214,13 @@ def _train_config(parser: _Parser, argv: list[str]):
             data = json.loads((Path(args.resume) / "config.json").read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError("resume", args.resume, f"must be a run directory with a readable config.json ({e})") from None
-        config = cfg.from_dict(data)
-        if args.quiet:
-            config = dataclasses.replace(config, log=dataclasses.replace(config.log, quiet=True))
+        config = cfg.resolve_config(config_data=data, overrides=quiet)
         return config, Path(args.resume), "help" if args.help else "resume"
-    if args.preset is not None:
-        config = cfg.preset(args.preset)
-    elif args.env is not None:
-        config = cfg.env_default(args.env)
-    else:
-        config = cfg.Config()
-    if args.config is not None:
-        try:
-            data = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError("config", args.config, f"must be a readable JSON file ({e})") from None
-        config = cfg.from_dict(data, base=config)
-    if args.env is not None:
-        config = cfg.with_env(config, args.env)
-    if args.algo is not None:
-        config = cfg.with_algo(config, args.algo)
-    for dotted, value in top_level + overrides:
-        config = cfg.apply_override(config, dotted, value)
-    if args.quiet:
-        config = dataclasses.replace(config, log=dataclasses.replace(config.log, quiet=True))
+    config = cfg.resolve_config(preset=args.preset, config_file=args.config, env=args.env, algo=args.algo,
+                                seed=args.seed, num_seeds=args.num_seeds, overrides=overrides + quiet,
+                                check=not args.help)
     if args.help:
         return config, None, "help"
-    config = cfg.validate(config)
     out = Path(args.out) if args.out is not None else None
     return config, out, "print-config" if args.print_config else None
 

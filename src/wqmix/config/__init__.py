@@ -20,7 +20,10 @@ re-exported; the modules never import from this `__init__`):
 - `typecheck`: a value against a field's annotation;
 - `validation`: `validate`, types first, then ranges, then combinations;
 - `parsing`: `from_dict`, `with_fields` (dotted fields, JSON values), `to_dict`, `apply_override`
-  (command-line text), `config_difference`.
+  (command-line text), `config_difference`;
+- `resolve`: `resolve_config`, the one order in which `wqmix train`, `wqmix sweep` and `wqmix
+  reproduce` put a run's config together (preset, file, env and algo, seed, fields, overrides,
+  validation).
 """
 
 from wqmix.config.algorithms import (
@@ -57,16 +60,18 @@ from wqmix.config.presets import (
     with_algo,
     with_env,
 )
+from wqmix.config.resolve import read_config_file, resolve_config
 from wqmix.config.sections import Config, ExplorationConfig, LogConfig, NetworkConfig, OptimConfig, TrainConfig
 from wqmix.config.typecheck import _field_types  # noqa: F401 - the field walk of `wqmix train --help`
 from wqmix.config.validation import validate
 from wqmix.errors import ConfigError
 
 __all__ = [
-    "ALGORITHMS", "ALGORITHM_OPTIM", "ALGORITHM_SETTINGS", "COMPUTE_ONLY_FIELDS", "DEFINING_FIELDS",
-    "ENV_PRESETS", "OFFICIAL_TESTS", "PREDATOR_PREY_PACKED_ROWS", "PRESETS", "AlgoConfig", "Config",
-    "ConfigError", "ExplorationConfig", "LogConfig", "MixerName", "NetworkConfig", "OmegaMode", "OptimConfig",
+    "ALGORITHMS", "ALGORITHM_OPTIM", "ALGORITHM_SETTINGS", "AlgoConfig", "COMPUTE_ONLY_FIELDS", "Config",
+    "ConfigError", "DEFINING_FIELDS", "ENV_PRESETS", "ExplorationConfig", "LogConfig", "MixerName",
+    "NetworkConfig", "OFFICIAL_TESTS", "OmegaMode", "OptimConfig", "PREDATOR_PREY_PACKED_ROWS", "PRESETS",
     "ProjectorConfig", "ProjectorKind", "TrainConfig", "WeightingName", "apply_override", "config_difference",
     "env_default", "from_dict", "matrix_game_paper", "official_defaults", "predator_prey_fast",
-    "predator_prey_paper", "preset", "to_dict", "validate", "with_algo", "with_env", "with_fields",
+    "predator_prey_paper", "preset", "read_config_file", "resolve_config", "to_dict", "validate", "with_algo",
+    "with_env", "with_fields",
 ]

@@ -13,6 +13,7 @@ Imports no JAX: the grid, its time estimate and the report are quick (`--dry-run
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -69,7 +70,8 @@ class Experiment:
     name: str
     description: str
     preset: str | None
-    """The `cfg.PRESETS` entry the trials start from (None: `official_defaults(env)`)."""
+    """The `cfg.PRESETS` entry the trials start from (None: what `--env ENV` starts from,
+    `env_default(env)`: the env's preset, else the official defaults)."""
     env: str
     overrides: dict[str, Any]
     """Fields every trial sets (dotted)."""
@@ -192,20 +194,20 @@ def trials(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], 
     """One validated trial per (setting, algorithm[, seed]), named by `trial_id`. `env_steps`:
     train each seed this long instead of the experiment's (the paper's) length; the names stay,
     so such trials belong in a directory of their own (the manifest refuses to mix them)."""
-    base = cfg.preset(experiment.preset) if experiment.preset else cfg.official_defaults(experiment.env)
     length = {} if env_steps is None else {"train.total_env_steps": env_steps}
     out = []
     for setting in chosen:
         for algo in algos:
-            fields = {"algo.name": algo, **experiment.overrides, **length, **setting.overrides, "log.quiet": True}
-            config = cfg.with_fields(base, fields, trial_id(algo, setting, None))
+            resolve = functools.partial(
+                cfg.resolve_config, preset=experiment.preset, env=None if experiment.preset else experiment.env,
+                algo=algo, fields={**experiment.overrides, **length, **setting.overrides, "log.quiet": True},
+                where=trial_id(algo, setting, None))
             params = {"algo.name": algo, **({"setting": setting.label} if setting.label else {})}
             if experiment.seeds_together:
-                config = cfg.validate(dataclasses.replace(config, seed=first_seed, num_seeds=seeds))
-                out.append(Trial(trial_id(algo, setting, None), params, config))
+                out.append(Trial(trial_id(algo, setting, None), params, resolve(seed=first_seed, num_seeds=seeds)))
             else:
                 for seed in range(first_seed, first_seed + seeds):
-                    one = cfg.validate(dataclasses.replace(config, seed=seed, num_seeds=1))
+                    one = resolve(seed=seed, num_seeds=1)
                     out.append(Trial(trial_id(algo, setting, seed), {**params, "seed": seed}, one))
     return out
 

@@ -31,7 +31,6 @@ then the swept values.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
@@ -198,7 +197,8 @@ def parse_spec(data: Any, name: str = "sweep") -> SweepSpec:
     if not isinstance(label, str) or not label:
         _fail("name", label, "must be a non-empty string")
 
-    base = cfg.preset(data["preset"]) if "preset" in data else cfg.Config()
+    if "preset" in data and (not isinstance(data["preset"], str) or data["preset"] not in cfg.PRESETS):
+        _fail("preset", data["preset"], "must be one of " + ", ".join(cfg.PRESETS))
     seeds = data.get("seeds", 1)
     if isinstance(seeds, dict):
         for key in seeds:
@@ -207,9 +207,9 @@ def parse_spec(data: Any, name: str = "sweep") -> SweepSpec:
         first, count = _count(seeds.get("first", 0), "seeds.first", 0), _count(seeds.get("count", 1), "seeds.count", 1)
     else:
         first, count = 0, _count(seeds, "seeds", 1)
-    base = dataclasses.replace(base, seed=first, num_seeds=count)
     overrides = _flatten(data.get("overrides", {}), "overrides")
-    base = cfg.with_fields(base, overrides, "overrides")
+    base = cfg.resolve_config(preset=data.get("preset"), seed=first, num_seeds=count, fields=overrides,
+                              where="overrides")
 
     grid: dict[str, list[Any]] = {}
     raw_grid = data.get("grid", {})
