@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -585,6 +584,7 @@ def sweep_main(parser: _Parser, argv: list[str]) -> int:
 
 
 REPRODUCE_EXPERIMENTS = ("matrix-game", "matrix-games", "predator-prey", "smax")
+"""`wqmix.experiments.reproduce.NAMES`, not imported here so that `wqmix --help` stays light."""
 
 
 def _punishment(text: str) -> float:
@@ -640,82 +640,17 @@ def _reproduce_parser(commands) -> _Parser:
 
 def reproduce_main(parser: _Parser, argv: list[str]) -> int:
     args = parser.parse_intermixed_args(argv)
-    command = "wqmix reproduce " + " ".join(argv)
-    out = Path(args.out or f"runs/reproduce-{args.experiment}")
-    if args.experiment == "matrix-games":
-        return _reproduce_matrix_games(parser, args, out, command)
-    from wqmix.experiments import reproduce as rep
+    from wqmix.experiments.reproduce import Request, reproduce
 
-    experiment = rep.EXPERIMENTS[args.experiment]
-    seeds = args.seeds or experiment.seeds
-    algos = args.algos or experiment.algos
+    request = Request(experiment=args.experiment, out=Path(args.out or f"runs/reproduce-{args.experiment}"),
+                      seeds=args.seeds, first_seed=args.first_seed, algos=args.algos, env_steps=args.env_steps,
+                      punishments=args.punishment, epsilon_anneal=args.epsilon_anneal, maps=args.maps,
+                      address=args.address, max_concurrent=args.max_concurrent, dry_run=args.dry_run,
+                      report_only=args.report, argv=list(argv), command="wqmix reproduce " + " ".join(argv))
     try:
-        chosen = rep.settings(experiment, args.punishment, args.epsilon_anneal, args.maps)
-        trials = rep.trials(experiment, chosen, algos, seeds, args.first_seed, args.env_steps)
-    except ConfigError as e:
+        return reproduce(request)
+    except (ValueError, ImportError, OSError) as e:  # ConfigError and ReproduceError are ValueErrors
         return parser.fail(e)
-    manifest_data = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {}
-    done = {t["id"] for t in manifest_data.get("trials", []) if t.get("status") == "done"}
-    todo = [t for t in trials if t.id not in done]
-    estimate = rep.estimate_s(experiment, todo, rep.measured_s(manifest_data), os.cpu_count() or 1,
-                              rep.calibration_s())
-    print(rep.describe_grid(experiment, chosen, algos, seeds, trials, todo, estimate))
-    if args.dry_run:
-        return 0
-    status = 0
-    t0 = time.perf_counter()
-    if not args.report:
-        from wqmix.sweep.runner import run_sweep
-
-        try:
-            manifest = run_sweep(rep.sweep_spec(experiment, argv, trials[0].config), out, address=args.address,
-                                 max_concurrent=args.max_concurrent, source=command, trials=trials, merge=True)
-        except (ConfigError, ImportError, OSError) as e:
-            return parser.fail(e)
-        except KeyboardInterrupt:
-            status = 130
-        else:
-            status = 1 if any(manifest.trials[t.id]["status"] == "failed" for t in trials) else 0
-    data = rep.report(experiment, out, chosen, algos, seeds, trials, command,
-                      wall_s=None if args.report else round(time.perf_counter() - t0, 1))
-    print(f"{len(data['finished'])} of {len(trials)} trials finished; report: {out / 'report.md'}")
-    return status
-
-
-def _reproduce_matrix_games(parser: _Parser, args, out: Path, command: str) -> int:
-    """The suite runs in this process (all games x seeds of an algorithm in one compiled call);
-    a rerun keeps the algorithms already in DIR/results.json."""
-    from wqmix.experiments.matrix_games import HAND_CRAFTED, SUITE_ALGORITHMS, SUITE_EPISODES, done_algorithms
-
-    if args.punishment or args.maps or args.epsilon_anneal or args.address or args.env_steps:
-        return parser.fail("matrix-games takes only --out, --seeds, --first-seed, --algos, --dry-run, --report")
-    algos, seeds = args.algos or SUITE_ALGORITHMS, args.seeds or 5
-    games = len(HAND_CRAFTED) + 20
-    todo = [a for a in algos if a not in done_algorithms(out, 20, seeds, args.first_seed)]
-    print(f"reproduce matrix-games: {games} games ({len(HAND_CRAFTED)} hand-crafted, 20 random) x {seeds} seeds x "
-          f"{len(algos)} algorithms ({', '.join(algos)}), {SUITE_EPISODES:,} episodes each, in this process; "
-          f"{len(todo)} algorithms to run\n"
-          f"  estimated wall time here: {len(todo) * 200 * seeds / 5 / 60:.0f} min (measured: 1,791 s for 9 "
-          f"algorithms x 5 seeds on 2 cores)")
-    if args.dry_run:
-        return 0
-    if args.report and not (out / "results.json").is_file():
-        return parser.fail(f"{out}: no results.json to report on")
-    from wqmix.experiments.matrix_games import format_suite_markdown, run_suite
-    from wqmix.run_dir import write_text_atomic
-
-    t0 = time.perf_counter()
-    if args.report:
-        results = json.loads((out / "results.json").read_text())
-    else:
-        results = run_suite(out, algos, 20, seeds, args.first_seed, resume=True)
-
-    head = (f"# Reproduction: matrix-games\n\n**{len(results['algorithms'])} algorithms x {games} games x {seeds} "
-            f"seeds, {results['total_env_steps']:,} episodes per run** (the paper's protocol runs 10,000; the seed "
-            f"document gives no protocol).\n\nCommand: `{command}`; wall time {time.perf_counter() - t0:.0f} s.\n\n")
-    write_text_atomic(out / "report.md", head + format_suite_markdown(results))
-    print(f"report: {out / 'report.md'}")
-    return 0
 
 
 COMMANDS = (_train_parser, _eval_parser, _check_env_parser, _table_parser, _plot_parser, _bench_parser,

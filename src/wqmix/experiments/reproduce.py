@@ -5,9 +5,12 @@ report beside the published numbers.
 Every trial has a stable name (`ow-qmix-p-2-seed0`, `qmix-3m-seed1`, `cw-qmix`), so running a
 part of the grid (`--algos`, `--seeds`) and later the rest fills one directory: finished trials
 are kept, interrupted ones resume from their checkpoints (`Manifest.open(merge=True)`). The
-report step (`report`) reads whatever is finished and says what is missing.
+report step (`report`) reads whatever is finished and says what is missing. `reproduce` does the
+whole command: the grid, its time estimate, the sweep (`wqmix.sweep.runner`, whose manifest,
+`sweep.json`, is read through `wqmix.sweep.manifest`) and the report; the CLI only reads options.
 
-Imports no JAX: the grid, its time estimate and the report are quick (`--dry-run`).
+Imports no JAX: the grid, its time estimate and the report are quick (`--dry-run`); the
+matrix-games suite imports it once it runs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 from wqmix import config as cfg
 from wqmix.errors import ConfigError
 from wqmix.run_dir import write_json_atomic, write_text_atomic
+from wqmix.sweep.manifest import MANIFEST, Manifest
 from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial
 
 PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
@@ -153,8 +157,11 @@ EXPERIMENTS: dict[str, Experiment] = {
         paper_steps=2_000_000, reference_trial_s={"central": 13_800.0, "other": 6_900.0},
     ),
 }
-"""The experiments `wqmix reproduce` runs (matrix-games, the projector issue's suite, is run by
-`wqmix.experiments.matrix_games` and added by the CLI)."""
+"""The experiments `wqmix reproduce` runs as sweeps (matrix-games, the projector issue's suite, runs
+in one process: `reproduce_matrix_games`)."""
+
+NAMES = ("matrix-game", "matrix-games", "predator-prey", "smax")
+"""What `wqmix reproduce EXPERIMENT` takes: `EXPERIMENTS` and the matrix-games suite."""
 
 
 def settings(experiment: Experiment, punishments: Sequence[float] | None = None,
@@ -218,6 +225,120 @@ def sweep_spec(experiment: Experiment, argv: Sequence[str], base: cfg.Config) ->
     return SweepSpec(name=f"reproduce-{experiment.name}", base=base, overrides={}, grid={}, space={},
                      samples=1, random_seed=0, resources=Resources(cpus=1.0, gpus=0.0), retries=DEFAULT_RETRIES,
                      data={"reproduce": experiment.name, "argv": list(argv)})
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+class ReproduceError(ValueError):
+    """A request `reproduce` cannot carry out, in one line (an option the experiment does not take,
+    nothing to report on)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What `wqmix reproduce` was asked (its options; None: the experiment's default)."""
+
+    experiment: str
+    """One of `NAMES`."""
+    out: Path
+    seeds: int | None = None
+    first_seed: int = 0
+    algos: Sequence[str] | None = None
+    env_steps: int | None = None
+    punishments: Sequence[float] | None = None
+    epsilon_anneal: int | None = None
+    maps: Sequence[str] | None = None
+    address: str | None = None
+    max_concurrent: int | None = None
+    dry_run: bool = False
+    report_only: bool = False
+    """Only write the report from the finished trials (`--report`)."""
+    argv: Sequence[str] = ()
+    """The command's arguments, kept in the sweep's manifest."""
+    command: str = ""
+    """The command line, for the report."""
+
+
+def reproduce(request: Request, log=print) -> int:
+    """Run `wqmix reproduce`: print the grid and its time estimate, run the trials not done yet in
+    `request.out` as a sweep (unless `dry_run` or `report_only`), then write the report. Returns
+    the exit status: 0 when every trial of the grid is done, 1 when one failed, 130 after Ctrl-C
+    (the report is written all the same). Raises ConfigError or ReproduceError for a bad
+    request, ValueError for an unreadable manifest, ImportError without Ray, OSError."""
+    if request.experiment == "matrix-games":
+        return reproduce_matrix_games(request, log)
+    if request.experiment not in EXPERIMENTS:
+        raise ConfigError("experiment", request.experiment, "must be one of " + ", ".join(NAMES))
+    out = Path(request.out)
+    experiment = EXPERIMENTS[request.experiment]
+    seeds = request.seeds or experiment.seeds
+    algos = request.algos or experiment.algos
+    chosen = settings(experiment, request.punishments, request.epsilon_anneal, request.maps)
+    grid = trials(experiment, chosen, algos, seeds, request.first_seed, request.env_steps)
+    manifest = Manifest.read(out) if (out / MANIFEST).is_file() else None
+    done = {i for i, t in manifest.trials.items() if t.get("status") == "done"} if manifest else set()
+    todo = [t for t in grid if t.id not in done]
+    estimate = estimate_s(experiment, todo, measured_s(manifest.data if manifest else {}), os.cpu_count() or 1,
+                          calibration_s())
+    log(describe_grid(experiment, chosen, algos, seeds, grid, todo, estimate))
+    if request.dry_run:
+        return 0
+    status = 0
+    t0 = time.perf_counter()
+    if not request.report_only:
+        from wqmix.sweep.runner import run_sweep  # imports Ray only when it runs
+
+        try:
+            manifest = run_sweep(sweep_spec(experiment, request.argv, grid[0].config), out, address=request.address,
+                                 max_concurrent=request.max_concurrent, source=request.command, trials=grid,
+                                 merge=True)
+        except KeyboardInterrupt:
+            status = 130
+        else:
+            status = 1 if any(manifest.trials[t.id]["status"] == "failed" for t in grid) else 0
+    data = report(experiment, out, chosen, algos, seeds, grid, request.command,
+                  wall_s=None if request.report_only else round(time.perf_counter() - t0, 1))
+    log(f"{len(data['finished'])} of {len(grid)} trials finished; report: {out / 'report.md'}")
+    return status
+
+
+def reproduce_matrix_games(request: Request, log=print) -> int:
+    """The matrix-games suite: it runs in this process (all games x seeds of an algorithm in one
+    compiled call); a rerun keeps the algorithms already in OUT/results.json. Returns 0."""
+    from wqmix.experiments.matrix_games import HAND_CRAFTED, SUITE_ALGORITHMS, SUITE_EPISODES, done_algorithms
+
+    r = request
+    if r.punishments or r.maps or r.epsilon_anneal or r.address or r.env_steps:
+        raise ReproduceError("matrix-games takes only --out, --seeds, --first-seed, --algos, --dry-run, --report")
+    out = Path(r.out)
+    algos, seeds = r.algos or SUITE_ALGORITHMS, r.seeds or 5
+    games = len(HAND_CRAFTED) + 20
+    todo = [a for a in algos if a not in done_algorithms(out, 20, seeds, r.first_seed)]
+    log(f"reproduce matrix-games: {games} games ({len(HAND_CRAFTED)} hand-crafted, 20 random) x {seeds} seeds x "
+        f"{len(algos)} algorithms ({', '.join(algos)}), {SUITE_EPISODES:,} episodes each, in this process; "
+        f"{len(todo)} algorithms to run\n"
+        f"  estimated wall time here: {len(todo) * 200 * seeds / 5 / 60:.0f} min (measured: 1,791 s for 9 "
+        f"algorithms x 5 seeds on 2 cores)")
+    if r.dry_run:
+        return 0
+    if r.report_only and not (out / "results.json").is_file():
+        raise ReproduceError(f"{out}: no results.json to report on")
+    from wqmix.experiments.matrix_games import format_suite_markdown, run_suite
+
+    t0 = time.perf_counter()
+    if r.report_only:
+        results = json.loads((out / "results.json").read_text())
+    else:
+        results = run_suite(out, algos, 20, seeds, r.first_seed, resume=True)
+
+    head = (f"# Reproduction: matrix-games\n\n**{len(results['algorithms'])} algorithms x {games} games x {seeds} "
+            f"seeds, {results['total_env_steps']:,} episodes per run** (the paper's protocol runs 10,000; the seed "
+            f"document gives no protocol).\n\nCommand: `{r.command}`; wall time {time.perf_counter() - t0:.0f} s.\n\n")
+    write_text_atomic(out / "report.md", head + format_suite_markdown(results))
+    log(f"report: {out / 'report.md'}")
+    return 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,8 +440,7 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     from wqmix.experiments.results import format_markdown, plot_curves, results_table
 
     out = Path(out)
-    manifest = json.loads((out / "sweep.json").read_text()) if (out / "sweep.json").is_file() else {"trials": []}
-    entries = {t["id"]: t for t in manifest["trials"]}
+    entries = Manifest.read(out).trials if (out / MANIFEST).is_file() else {}
     runs, missing = _trial_runs(out, entries, [t.id for t in all_trials])
     steps = all_trials[0].config.train.total_env_steps if all_trials else 0
 
