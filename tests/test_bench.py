@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from wqmix import config as cfg
-from wqmix.bench import WORKLOADS, main
+from wqmix.bench import WORKLOADS
+from wqmix.cli.bench import main
 
 
 def test_workloads_have_the_named_schedules():

@@ -6,7 +6,7 @@ then time `repeats` chunks of `measure_env_steps` each: steady env steps/s (min 
 over the repeats, all seeds together), gradient updates/s, and the update's achieved GFLOP/s
 (XLA's cost analysis of one update times updates/s). Peak RSS and replay-buffer bytes are
 reported too. Compare figures measured one right after the other on the same machine only.
-The options are read by `wqmix.cli` (`wqmix bench --help`); `run_bench` does the work.
+The options are read by `wqmix.cli.bench` (`wqmix bench --help`); `run_bench` does the work.
 """
 
 from __future__ import annotations
@@ -292,15 +292,14 @@ def matmul_gflops() -> float:
 
 
 def main(argv: list[str]) -> int:
-    """`wqmix bench ARGV...` (see `wqmix bench --help`); returns the exit status. Internal:
-    `--one NAME ALGO REPEATS` times one workload in this (fresh) process and prints its figures
-    as JSON."""
+    """`python -m wqmix.bench ARGV...`; returns the exit status. `--one NAME ALGO REPEATS` (internal,
+    what `run_bench` starts) times one workload in this (fresh) process and prints its figures as
+    JSON; any other ARGV runs `wqmix bench ARGV...` as a program of its own (the CLI is a layer above
+    this module, which does not import it)."""
     if argv and argv[0] == "--one":
         print(json.dumps(run_workload(argv[1], argv[2], int(argv[3]))))
         return 0
-    from wqmix.cli import main as cli_main
-
-    return cli_main(["bench", *argv])
+    return subprocess.call([sys.executable, "-m", "wqmix.cli", "bench", *argv])
 
 
 def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wqmix.cli.common import Parser, integer
+from wqmix.cli.common import Parser, integer, run_command, standalone
 
 
 def _algorithm(text: str) -> str:
@@ -55,3 +55,7 @@ def run(parser: Parser, argv: list[str]) -> int:
     return run_bench(args.workload or list(WORKLOADS), args.algo or ["ow-qmix"], args.repeats, args.json,
                      args.quiet)
 
+
+def main(argv: list[str]) -> int:
+    """`wqmix bench ARGV...`; returns the exit status."""
+    return run_command(standalone(add_parser), list(argv))
