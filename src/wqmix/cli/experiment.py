@@ -1,4 +1,9 @@
-"""`wqmix experiment matrix-games`: the suite of non-monotonic matrix games."""
+"""`wqmix experiment matrix-games`: an alias of `wqmix reproduce matrix-games`, kept for its spelling.
+
+The options keep their names here (`--seed K` is reproduce's `--first-seed K`, `--episodes N` its
+`--env-steps N`), and the work is `wqmix.experiments.reproduce.reproduce_matrix_games`, as for
+`wqmix reproduce matrix-games`.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,13 @@ from wqmix.cli.common import Parser, algorithms, integer
 
 def add_parser(commands) -> Parser:
     parser = commands.add_parser(
-        "experiment", help="the matrix-games suite: %% optimal per algorithm",
-        description="matrix-games: the suite of non-monotonic matrix games (hand-crafted and N random ones) x S "
-                    "seeds\nfor every algorithm: the % of runs whose greedy joint action is optimal, with 95% "
-                    "bootstrap CIs,\nbeside the seed document's claim (QMIX 60%, WQMIX 98%). Writes results.json "
-                    "and results.md\nunder DIR.")
+        "experiment", help="alias of `wqmix reproduce matrix-games` (the matrix-games suite)",
+        description="An alias of `wqmix reproduce matrix-games`, which is the command to use: the suite of\n"
+                    "non-monotonic matrix games (hand-crafted and N random ones) x S seeds for every algorithm:\n"
+                    "the % of runs whose greedy joint action is optimal, with 95% bootstrap CIs, beside the seed\n"
+                    "document's claim (QMIX 60%, WQMIX 98%). Writes results.json, results.md and report.md under\n"
+                    "DIR; a rerun into the same DIR keeps the algorithms already done. --seed K is reproduce's\n"
+                    "--first-seed K and --episodes N its --env-steps N.")
     parser.add_argument("suite", metavar="SUITE", choices=("matrix-games",), help="the experiment: matrix-games")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/matrix-games-TIME)")
     parser.add_argument("--random", metavar="N", type=integer(0), default=20,
@@ -32,10 +39,13 @@ def add_parser(commands) -> Parser:
 
 def run(parser: Parser, argv: list[str]) -> int:
     args = parser.parse_intermixed_args(argv)
-    from wqmix.experiments.matrix_games import SUITE_ALGORITHMS, run_suite
+    from wqmix.experiments.reproduce import Request, reproduce_matrix_games
 
     out = Path(args.out or f"runs/matrix-games-{time.strftime('%Y%m%d-%H%M%S')}")
-    results = run_suite(out, args.algos or SUITE_ALGORITHMS, args.random, args.seeds, args.seed, args.episodes)
-    print(f"{len(results['games'])} games x {args.seeds} seeds, {results['wall_s']:.0f} s; "
-          f"written {out / 'results.md'} and {out / 'results.json'}")
-    return 0
+    request = Request(experiment="matrix-games", out=out, seeds=args.seeds, first_seed=args.seed, algos=args.algos,
+                      env_steps=args.episodes, random=args.random, argv=list(argv),
+                      command="wqmix experiment " + " ".join(argv))
+    try:
+        return reproduce_matrix_games(request)
+    except (ValueError, OSError) as e:
+        return parser.fail(e)

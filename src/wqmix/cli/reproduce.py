@@ -31,21 +31,24 @@ def add_parser(commands) -> Parser:
                     "IQM and 95% stratified-bootstrap CIs beside the paper's and the seed's numbers. Trials have\n"
                     "stable names, so a part of the grid (--algos, --seeds) can run now and the rest later into\n"
                     "the same DIR; running the command again resumes. Experiments: matrix-game (Table 1),\n"
-                    "matrix-games (the suite of the projector issue), predator-prey (Fig. 2; --punishment),\n"
-                    "smax (--map; SMAX is not SMAC: its numbers are not comparable).",
+                    "matrix-games (the suite of non-monotonic games of the projector issue; --random; it runs in\n"
+                    "this process, not on Ray; `wqmix experiment matrix-games` is an alias of it), predator-prey\n"
+                    "(Fig. 2; --punishment), smax (--map; SMAX is not SMAC: its numbers are not comparable).",
         epilog="exit status: 0 when every trial is done, 1 when one failed, 2 for a bad option, 130 after Ctrl-C")
     parser.add_argument("experiment", metavar="EXPERIMENT", choices=REPRODUCE_EXPERIMENTS,
                         help="one of " + ", ".join(REPRODUCE_EXPERIMENTS))
     parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/reproduce-EXPERIMENT)")
     parser.add_argument("--seeds", metavar="N", type=integer(1),
-                        help="seeds per algorithm and setting (default: matrix-game 5, predator-prey 3, smax 3)")
+                        help="seeds per algorithm and setting (default: matrix-game 5, matrix-games 5, "
+                             "predator-prey 3, smax 3)")
     parser.add_argument("--first-seed", metavar="K", type=integer(0), default=0,
                         help="seeds K .. K+N-1 (default 0): run the grid in parts by seed")
     parser.add_argument("--algos", metavar="LIST", type=algorithms, help="comma-separated algorithms "
                         "(default: the experiment's)")
     parser.add_argument("--env-steps", metavar="N", type=integer(1),
                         help="env steps per seed (default: the paper's; fewer, and the report says so on "
-                             "its first line; use a DIR of its own)")
+                             "its first line; use a DIR of its own); matrix-games: one-step episodes per run "
+                             "(default 2,000; the paper's protocol runs 10,000)")
     parser.add_argument("--punishment", metavar="P", type=_punishment, nargs="+",
                         help="predator-prey: miscapture punishments (default -2; the paper's: 0 -0.5 -1 -1.5 -2)")
     parser.add_argument("--epsilon-anneal", metavar="STEPS", type=integer(1),
@@ -53,6 +56,8 @@ def add_parser(commands) -> Parser:
     parser.add_argument("--map", metavar="M", nargs="+", dest="maps",
                         help="smax: maps (default 3m; the paper's and the seed's that SMAX has: "
                              "3m 2s3z 3s5z 5m_vs_6m 3s5z_vs_3s6z 6h_vs_8z)")
+    parser.add_argument("--random", metavar="N", type=integer(0),
+                        help="matrix-games: random non-monotonic games, drawn from --first-seed (default 20)")
     parser.add_argument("--address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS, else local)")
     parser.add_argument("--max-concurrent", metavar="N", type=integer(1),
                         help="trials in flight at once (default: one per CPU)")
@@ -70,6 +75,7 @@ def run(parser: Parser, argv: list[str]) -> int:
     request = Request(experiment=args.experiment, out=Path(args.out or f"runs/reproduce-{args.experiment}"),
                       seeds=args.seeds, first_seed=args.first_seed, algos=args.algos, env_steps=args.env_steps,
                       punishments=args.punishment, epsilon_anneal=args.epsilon_anneal, maps=args.maps,
+                      random=args.random,
                       address=args.address, max_concurrent=args.max_concurrent, dry_run=args.dry_run,
                       report_only=args.report, argv=list(argv), command="wqmix reproduce " + " ".join(argv))
     try:

@@ -56,7 +56,8 @@ SUITE_EPISODES = 2_000
 """Episodes per run. Ours: the paper's protocol runs 10k (official `t_max`), but OW/CW-QMIX's
 central mixer costs about 1 ms per update on 2 CPU cores, so 25 games x 5 seeds x 10k episodes
 would take about 45 minutes for those two alone; at 2k (about 2,000 updates, 10 target copies)
-the whole suite takes about 20. `--episodes 10000` runs the paper's length."""
+the whole suite takes about 20. `wqmix reproduce matrix-games --env-steps 10000` (the alias
+`wqmix experiment matrix-games --episodes 10000`) runs the paper's length."""
 
 SUITE_ALGORITHMS: tuple[str, ...] = (
     "qmix", "vdn", "iql", "ow-qmix", "cw-qmix", "ow-qmix-no-central", "cw-qmix-no-central",

@@ -250,6 +250,8 @@ class Request:
     punishments: Sequence[float] | None = None
     epsilon_anneal: int | None = None
     maps: Sequence[str] | None = None
+    random: int | None = None
+    """matrix-games: the number of random games (default 20), drawn from `first_seed`."""
     address: str | None = None
     max_concurrent: int | None = None
     dry_run: bool = False
@@ -271,6 +273,8 @@ def reproduce(request: Request, log=print) -> int:
         return reproduce_matrix_games(request, log)
     if request.experiment not in EXPERIMENTS:
         raise ConfigError("experiment", request.experiment, "must be one of " + ", ".join(NAMES))
+    if request.random is not None:
+        raise ConfigError("random", request.random, "only matrix-games draws random games")
     out = Path(request.out)
     experiment = EXPERIMENTS[request.experiment]
     seeds = request.seeds or experiment.seeds
@@ -305,21 +309,29 @@ def reproduce(request: Request, log=print) -> int:
 
 
 def reproduce_matrix_games(request: Request, log=print) -> int:
-    """The matrix-games suite: it runs in this process (all games x seeds of an algorithm in one
-    compiled call); a rerun keeps the algorithms already in OUT/results.json. Returns 0."""
+    """The matrix-games suite (`wqmix reproduce matrix-games`, alias `wqmix experiment matrix-games`):
+    the hand-crafted and `random` random games x `seeds` seeds for every algorithm, `env_steps`
+    one-step episodes per run (default `SUITE_EPISODES`). It runs in this process (all games x
+    seeds of an algorithm in one compiled call); a rerun keeps the algorithms already in
+    OUT/results.json for the same games, seeds, length and config. Writes results.json,
+    results.md and report.md; returns 0."""
     from wqmix.experiments.matrix_games import HAND_CRAFTED, SUITE_ALGORITHMS, SUITE_EPISODES, done_algorithms
 
     r = request
-    if r.punishments or r.maps or r.epsilon_anneal or r.address or r.env_steps:
-        raise ReproduceError("matrix-games takes only --out, --seeds, --first-seed, --algos, --dry-run, --report")
+    if r.punishments or r.maps or r.epsilon_anneal or r.address:
+        raise ReproduceError("matrix-games takes only --out, --seeds, --first-seed, --algos, --random, --env-steps, "
+                             "--dry-run, --report")
     out = Path(r.out)
     algos, seeds = r.algos or SUITE_ALGORITHMS, r.seeds or 5
-    games = len(HAND_CRAFTED) + 20
-    todo = [a for a in algos if a not in done_algorithms(out, 20, seeds, r.first_seed)]
-    log(f"reproduce matrix-games: {games} games ({len(HAND_CRAFTED)} hand-crafted, 20 random) x {seeds} seeds x "
-        f"{len(algos)} algorithms ({', '.join(algos)}), {SUITE_EPISODES:,} episodes each, in this process; "
+    num_random = 20 if r.random is None else r.random
+    episodes = SUITE_EPISODES if r.env_steps is None else r.env_steps
+    games = len(HAND_CRAFTED) + num_random
+    todo = [a for a in algos if a not in done_algorithms(out, num_random, seeds, r.first_seed, r.env_steps)]
+    minutes = len(todo) * 200 * seeds / 5 / 60 * games / 25 * episodes / SUITE_EPISODES
+    log(f"reproduce matrix-games: {games} games ({len(HAND_CRAFTED)} hand-crafted, {num_random} random) x {seeds} "
+        f"seeds x {len(algos)} algorithms ({', '.join(algos)}), {episodes:,} episodes each, in this process; "
         f"{len(todo)} algorithms to run\n"
-        f"  estimated wall time here: {len(todo) * 200 * seeds / 5 / 60:.0f} min (measured: 1,791 s for 9 "
+        f"  estimated wall time here: {minutes:.0f} min (measured: 1,791 s for 9 "
         f"algorithms x 5 seeds on 2 cores)")
     if r.dry_run:
         return 0
@@ -331,7 +343,7 @@ def reproduce_matrix_games(request: Request, log=print) -> int:
     if r.report_only:
         results = json.loads((out / "results.json").read_text())
     else:
-        results = run_suite(out, algos, 20, seeds, r.first_seed, resume=True)
+        results = run_suite(out, algos, num_random, seeds, r.first_seed, r.env_steps, log=log, resume=True)
 
     head = (f"# Reproduction: matrix-games\n\n**{len(results['algorithms'])} algorithms x {games} games x {seeds} "
             f"seeds, {results['total_env_steps']:,} episodes per run** (the paper's protocol runs 10,000; the seed "
