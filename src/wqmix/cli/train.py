@@ -44,7 +44,7 @@ def add_parser(commands) -> Parser:
 def _train_epilog(config) -> str:
     """The help's tail: the override syntax, the names --env, --algo and --preset take, and every
     config field with its value in `config`."""
-    from wqmix.config import ALGORITHMS, PRESETS, _field_types
+    from wqmix.config import ALGORITHMS, PRESETS, field_types
     from wqmix.envs.registry import ENV_CONFIGS
 
     lines = [
@@ -59,7 +59,7 @@ def _train_epilog(config) -> str:
     ]
 
     def walk(node, prefix):
-        for name in _field_types(type(node)):
+        for name in field_types(type(node)):
             value = getattr(node, name)
             path = f"{prefix}.{name}" if prefix else name
             if dataclasses.is_dataclass(value):

@@ -62,7 +62,7 @@ from wqmix.config.presets import (
 )
 from wqmix.config.resolve import read_config_file, resolve_config
 from wqmix.config.sections import Config, ExplorationConfig, LogConfig, NetworkConfig, OptimConfig, TrainConfig
-from wqmix.config.typecheck import _field_types  # noqa: F401 - the field walk of `wqmix train --help`
+from wqmix.config.typecheck import field_types
 from wqmix.config.validation import validate
 from wqmix.errors import ConfigError
 
@@ -71,7 +71,7 @@ __all__ = [
     "ConfigError", "DEFINING_FIELDS", "ENV_PRESETS", "ExplorationConfig", "LogConfig", "MixerName",
     "NetworkConfig", "OFFICIAL_TESTS", "OmegaMode", "OptimConfig", "PREDATOR_PREY_PACKED_ROWS", "PRESETS",
     "ProjectorConfig", "ProjectorKind", "TrainConfig", "WeightingName", "apply_override", "config_difference",
-    "env_default", "from_dict", "matrix_game_paper", "official_defaults", "predator_prey_fast",
+    "env_default", "field_types", "from_dict", "matrix_game_paper", "official_defaults", "predator_prey_fast",
     "predator_prey_paper", "preset", "read_config_file", "resolve_config", "to_dict", "validate", "with_algo",
     "with_env", "with_fields",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Union
 from wqmix.config.algorithms import AlgoConfig
 from wqmix.config.presets import with_algo, with_env
 from wqmix.config.sections import Config
-from wqmix.config.typecheck import _check_type, _field_types, _join, _type_name
+from wqmix.config.typecheck import _check_type, field_types, _join, _type_name
 from wqmix.config.validation import validate
 from wqmix.errors import ConfigError
 
@@ -56,7 +56,7 @@ def _section_from_dict(cls: type, data: Any, path: str, base: Any = None) -> Any
     if not isinstance(data, dict):
         raise ConfigError(path, data, "must be a JSON object")
     base = base if base is not None else cls()
-    valid = _field_types(cls)
+    valid = field_types(cls)
     values = {}
     for key, value in data.items():
         if key not in valid:
@@ -171,7 +171,7 @@ def apply_override(config: Config, dotted: str, text: str) -> Config:
     for depth, part in enumerate(parts):
         node = sections[-1]
         path = ".".join(parts[: depth + 1])
-        valid = _field_types(type(node))
+        valid = field_types(type(node))
         if part not in valid:
             prefix = ".".join(parts[:depth])
             names = [f"{prefix}.{n}" if prefix else n for n in valid]

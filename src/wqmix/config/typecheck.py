@@ -1,5 +1,5 @@
 """The type checker of config fields: a value against a field's annotation (`_check_type`), the
-annotations of a section's fields (`_field_types`) and their names in messages (`_type_name`)."""
+annotations of a section's fields (`field_types`) and their names in messages (`_type_name`)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def _check_type(value: Any, annotation: Any, path: str) -> Any:
     raise TypeError(f"unsupported annotation {annotation!r} at {path}")
 
 
-def _field_types(cls: type) -> dict[str, Any]:
+def field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 

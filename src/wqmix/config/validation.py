@@ -8,7 +8,7 @@ from typing import Any
 
 from wqmix.config.algorithms import AlgoConfig, ProjectorConfig
 from wqmix.config.sections import Config
-from wqmix.config.typecheck import _check_type, _field_types, _join
+from wqmix.config.typecheck import _check_type, field_types, _join
 from wqmix.envs.registry import ENV_CONFIGS
 from wqmix.errors import ConfigError
 
@@ -16,7 +16,7 @@ from wqmix.errors import ConfigError
 def _checked_section(section: Any, path: str) -> Any:
     """A copy of a dataclass section whose every field has been type-checked (and normalised)."""
     values = {}
-    for name, annotation in _field_types(type(section)).items():
+    for name, annotation in field_types(type(section)).items():
         value = getattr(section, name)
         if dataclasses.is_dataclass(value):
             values[name] = _checked_section(value, _join(path, name))
