@@ -20,10 +20,10 @@ import optax
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, "..", "..", "shared", "anchors", "jaxmarl-qmix"))
-from jaxmarl import make  # noqa: E402
-from jaxmarl.environments.smax import map_name_to_scenario  # noqa: E402
-from jaxmarl.wrappers.baselines import CTRolloutManager, SMAXLogWrapper  # noqa: E402
-from qmix_rnn import MixingNetwork, RNNQNetwork, ScannedRNN  # noqa: E402
+from jaxmarl import make  # noqa: E402 - after sys.path points at the anchor's code
+from jaxmarl.environments.smax import map_name_to_scenario  # noqa: E402 - after sys.path points at the anchor's code
+from jaxmarl.wrappers.baselines import CTRolloutManager, SMAXLogWrapper  # noqa: E402 - after sys.path points at the anchor's code
+from qmix_rnn import MixingNetwork, RNNQNetwork, ScannedRNN  # noqa: E402 - after sys.path points at the anchor's code
 
 from _timing import median_ms  # noqa: E402 - benchmarks/ is on the path of a script run from it
 
@@ -48,7 +48,8 @@ def batchify(x):
 def eps_greedy(rng, q, eps, valid):  # its eps_greedy_exploration
     rng_a, rng_e = jax.random.split(rng)
     greedy = jnp.argmax(q - (1 - valid) * 1e10, axis=-1)
-    pick = lambda r, v: jax.random.choice(r, jnp.arange(v.shape[-1]), p=v / jnp.sum(v, -1))  # noqa: E731
+    def pick(r, v):
+        return jax.random.choice(r, jnp.arange(v.shape[-1]), p=v / jnp.sum(v, -1))
     random = jax.vmap(pick)(jax.random.split(rng_a, valid.shape[0]), valid)
     return jnp.where(jax.random.uniform(rng_e, greedy.shape) < eps, random, greedy)
 

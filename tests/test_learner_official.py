@@ -73,7 +73,8 @@ def reference(algo_name, official):
     """(loss in float64, gradients, pieces) of the official learner for this algorithm."""
     if algo_name not in REFERENCE:
         _, _, params, target = setup(algo_name)
-        as64 = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)  # noqa: E731
+        def as64(tree):
+            return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
         official64 = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in official.items()}
         loss, pieces = official_loss(NUMPY, algo_name, as64(params), as64(target), official64, GAMMA, ALPHA,
                                      N_AGENTS, N_ACTIONS)

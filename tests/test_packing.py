@@ -112,7 +112,8 @@ def test_packed_batch_gives_the_padded_batch_loss_and_gradients(algo_name, td_la
     assert packed_metrics.extras.keys() == padded_metrics.extras.keys()
     for name in ("loss", "qmix_loss", "central_loss", "mean_weight", "q_taken_mean", "target_mean", "td_error_abs",
                  *padded_metrics.extras):
-        metric = lambda m: m.extras[name] if name in m.extras else getattr(m, name)  # noqa: E731
+        def metric(m, name=name):
+            return m.extras[name] if name in m.extras else getattr(m, name)
         np.testing.assert_allclose(float(metric(packed_metrics)), float(metric(padded_metrics)),
                                    rtol=2e-5, atol=1e-6, err_msg=name)
     for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(packed_grads)[0],

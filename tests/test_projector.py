@@ -159,7 +159,8 @@ def test_seed_text_loss_keeps_only_greedy_transitions_with_advantage_omega():
 
     # By hand at (0, 0): V(s) exact over the 9 joint actions (all available at t = 0).
     s = b.state[0, 0]
-    mono = lambda u: float(networks.mixer.apply(params["mixer"], jnp.asarray(ONLINE_UTILITIES[list(u)]), s)[0])  # noqa: E731
+    def mono(u):
+        return float(networks.mixer.apply(params["mixer"], jnp.asarray(ONLINE_UTILITIES[list(u)]), s)[0])
     v = np.mean([mono((i, j)) for i in range(3) for j in range(3)])
     advantages = {}
     for e, t in VALID:

@@ -16,7 +16,7 @@ __all__ = ["__version__", "check_env"]
 
 def __getattr__(name: str) -> Any:
     if name == "check_env":
-        from wqmix.envs.check import check_env  # noqa: PLC0415 - imports JAX: only on first use
+        from wqmix.envs.check import check_env  # imported here: imports JAX: only on first use
 
         globals()["check_env"] = check_env
         return check_env

@@ -355,7 +355,7 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
         raise OSError(f"{run_dir} is not a run directory with a readable config.json ({e})") from None
     trainer = Trainer(config)
     if render is not None:
-        from wqmix.render import check_renderable  # noqa: PLC0415
+        from wqmix.render import check_renderable  # imported here: matplotlib only for --render
 
         render = Path(render)
         if render.suffix.lower() not in (".png", ".gif"):
@@ -398,7 +398,7 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
     write_json_atomic(run_dir / f"eval-{step}.json", result)
     Console().print(table)
     if render is not None:
-        from wqmix.render import play_greedy_episode, render_episode  # noqa: PLC0415
+        from wqmix.render import play_greedy_episode, render_episode  # imported here: matplotlib only for --render
 
         with console.status(f"rendering a greedy episode of seed {seeds[0]} ..."):
             frames = play_greedy_episode(trainer, jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"]),

@@ -45,7 +45,7 @@ def _env_kind(env: Any) -> str:
     if isinstance(env, HostEnvironment):
         raise ValueError(f"rendering needs a JAX environment; {type(env).__name__} steps on the host "
                          "(PettingZoo) and keeps no env state to draw")
-    from wqmix.envs.predator_prey import PredatorPrey  # noqa: PLC0415
+    from wqmix.envs.predator_prey import PredatorPrey  # imported here: imports JAX; rendering other envs needs none
 
     if isinstance(env, PredatorPrey):
         return "predator-prey"
@@ -130,7 +130,7 @@ _AGENT_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"
 
 
 def _draw_predator_prey(ax: Any, env: Any, env_state: Any) -> None:
-    from matplotlib.patches import Circle, Rectangle  # noqa: PLC0415
+    from matplotlib.patches import Circle, Rectangle  # imported here: matplotlib only when drawing
 
     n = env.grid_size
     ax.set_xlim(0, n)
@@ -148,7 +148,7 @@ def _draw_predator_prey(ax: Any, env: Any, env_state: Any) -> None:
 
 
 def _draw_smax(ax: Any, env: Any, env_state: Any) -> None:
-    from matplotlib.patches import Circle  # noqa: PLC0415
+    from matplotlib.patches import Circle  # imported here: matplotlib only when drawing
 
     width, height = float(env.env.map_width), float(env.env.map_height)
     ax.set_xlim(0, width)
@@ -187,8 +187,8 @@ def _draw(ax: Any, kind: str, env: Any, frames: list[Frame], t: int, returns: np
 
 def _matplotlib():
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-        from matplotlib.figure import Figure  # noqa: PLC0415
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # imported here: matplotlib only when drawing
+        from matplotlib.figure import Figure  # imported here: matplotlib only when drawing
     except ImportError:
         raise ImportError("rendering needs matplotlib: pip install matplotlib") from None
     return Figure, FigureCanvasAgg
@@ -225,7 +225,7 @@ def render_episode(env: Any, frames: list[Frame], path: str | Path) -> int:
         fig.savefig(path, format="png")
         return len(shown)
     try:
-        from PIL import Image  # noqa: PLC0415
+        from PIL import Image  # imported here: Pillow only for a GIF
     except ImportError:
         raise ImportError("GIF rendering needs Pillow: pip install pillow") from None
     images = []

@@ -262,7 +262,7 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         if x is None and y is None:
             continue
         if x is None or y is None or not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
-            if not (x is y):
+            if x is not y:
                 out.append(f"{name} ({_describe_type(x)} vs {_describe_type(y)})")
             continue
         if x.shape != y.shape:
@@ -439,7 +439,7 @@ def _play(driver: Any, spec: EnvSpec, num_episodes: int, max_steps: int, first_e
             except _ProtocolError as e:
                 problems.add(("protocol", "step"), f"{prefix} step {t}: {e}")
                 return
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - whatever the env raises is reported
                 problems.add(("raised", "step"), f"{prefix} step {t}: env.step raised {_exc(e)} "
                                                  f"(actions {actions.tolist()})")
                 return
@@ -460,7 +460,7 @@ def _jax_determinism(env: Environment, spec: EnvSpec, seed: int, rng: np.random.
     try:
         state_a, ts_a = _unpack(env.reset(reset_key), "env.reset")
         state_b, ts_b = _unpack(env.reset(reset_key), "env.reset")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - whatever the env raises is reported
         problems.add(("determinism-raised",), f"determinism: env.reset raised {_exc(e)} when called eagerly "
                                               "(outside jit)")
         return
@@ -475,7 +475,7 @@ def _jax_determinism(env: Environment, spec: EnvSpec, seed: int, rng: np.random.
     try:
         _, ts_a = _unpack(env.step(step_key, state_a, jnp.asarray(actions, jnp.int32)), "env.step")
         _, ts_b = _unpack(env.step(step_key, state_a, jnp.asarray(actions, jnp.int32)), "env.step")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - whatever the env raises is reported
         problems.add(("determinism-raised",), f"determinism: env.step raised {_exc(e)} when called eagerly "
                                               f"(outside jit) with actions {actions.tolist()}")
         return

@@ -54,7 +54,7 @@ class MatrixGameConfig:
             raise ConfigError(f"{path}.state_dim", self.state_dim, "must be > 0")
 
     def make(self) -> "MatrixGame":
-        from wqmix.envs.matrix_game import MatrixGame  # noqa: PLC0415 - imports JAX
+        from wqmix.envs.matrix_game import MatrixGame  # imported here: imports JAX
 
         return MatrixGame(self.payoff, self.state_dim)
 
@@ -113,7 +113,7 @@ class PredatorPreyConfig:
             raise ConfigError(f"{path}.capture_reward", self.capture_reward, "must be a finite number > 0")
 
     def make(self) -> "PredatorPrey":
-        from wqmix.envs.predator_prey import PredatorPrey  # noqa: PLC0415 - imports JAX
+        from wqmix.envs.predator_prey import PredatorPrey  # imported here: imports JAX
 
         return PredatorPrey(self)
 
@@ -128,7 +128,7 @@ def _jaxmarl():
     saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
-        import jaxmarl  # noqa: PLC0415
+        import jaxmarl  # imported here: 4 s, and only when a jaxmarl env is asked for
 
         sys.stdout.flush()
     finally:
@@ -141,8 +141,8 @@ def _jaxmarl():
 def _smax_map_names() -> tuple[str, ...]:
     """The keys of jaxmarl's `MAP_NAME_TO_SCENARIO`, read from its source without importing
     jaxmarl (4 s: too slow for validating a config or a sweep), else by importing it."""
-    import ast  # noqa: PLC0415
-    import importlib.util  # noqa: PLC0415
+    import ast  # imported here: only when reading jaxmarl's source
+    import importlib.util  # imported here: only when reading jaxmarl's source
 
     try:
         spec = importlib.util.find_spec("jaxmarl")
@@ -156,7 +156,7 @@ def _smax_map_names() -> tuple[str, ...]:
     except (AttributeError, ImportError, OSError, SyntaxError, TypeError, ValueError):
         pass
     _jaxmarl()
-    from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # noqa: PLC0415
+    from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # imported here: only when a jaxmarl env is asked for
 
     return tuple(MAP_NAME_TO_SCENARIO)
 
@@ -202,10 +202,10 @@ class SmaxConfig:
             raise ConfigError(f"{path}.reward_scale", self.reward_scale, "must be > 0")
 
     def make(self) -> "JaxMarlEnv":
-        from wqmix.envs.jaxmarl_envs import JaxMarlEnv  # noqa: PLC0415 - imports JAX
+        from wqmix.envs.jaxmarl_envs import JaxMarlEnv  # imported here: imports JAX
 
         jaxmarl = _jaxmarl()
-        from jaxmarl.environments.smax import map_name_to_scenario  # noqa: PLC0415
+        from jaxmarl.environments.smax import map_name_to_scenario  # imported here: only when a jaxmarl env is asked for
 
         env = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(self.map),
                            see_enemy_actions=self.see_enemy_actions, walls_cause_death=self.walls_cause_death,
@@ -237,7 +237,7 @@ class MpeSpreadConfig:
             raise ConfigError(f"{path}.local_ratio", self.local_ratio, "must be in [0, 1]")
 
     def make(self) -> "JaxMarlEnv":
-        from wqmix.envs.jaxmarl_envs import JaxMarlEnv  # noqa: PLC0415 - imports JAX
+        from wqmix.envs.jaxmarl_envs import JaxMarlEnv  # imported here: imports JAX
 
         env = _jaxmarl().make("MPE_simple_spread_v3", num_agents=self.num_agents,
                               num_landmarks=self.num_landmarks, local_ratio=self.local_ratio,
@@ -299,7 +299,7 @@ class PettingZooConfig:
             raise ConfigError(f"{path}.noop_action", self.noop_action, "must be >= 0")
 
     def make(self) -> "PettingZooEnv":
-        from wqmix.envs.pettingzoo_env import PettingZooEnv  # noqa: PLC0415 - imports JAX
+        from wqmix.envs.pettingzoo_env import PettingZooEnv  # imported here: imports JAX
 
         env = load_factory(self.factory)(**json.loads(self.kwargs))
         return PettingZooEnv(env, time_limit=self.time_limit, state=self.state, noop_action=self.noop_action,

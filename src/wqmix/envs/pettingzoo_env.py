@@ -10,7 +10,7 @@ See `examples/pettingzoo_custom_env.py`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 

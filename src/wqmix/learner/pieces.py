@@ -207,7 +207,8 @@ class TargetNetworks:
                                     batch.starts)
         actions = agents.greedy if self.at_online_greedy else masked_greedy(utilities, batch.avail)
         chosen = jnp.where(batch.alive, pick(utilities, actions), 0.0)  # (T+1, B, agents)
-        mix = lambda qs, s: getattr(self.networks, self.mixer).apply(target_params[self.mixer], qs, s)  # noqa: E731
+        def mix(qs, s):
+            return getattr(self.networks, self.mixer).apply(target_params[self.mixer], qs, s)
         if with_greedy_value:  # one pass over s_0 .. s_T serves both
             values = mix(chosen, batch.state)  # (T+1, B, heads)
             next_value, greedy_value = values[1:], values[:-1]

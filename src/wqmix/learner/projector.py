@@ -87,7 +87,8 @@ class ProjectorMixer:
         abs_advantage = jnp.asarray(context.carry["abs_advantage"], jnp.float32)
         value = None
         if p.omega == "advantage":  # V(s) of online Q_mono; |A| = |Q_mono - V| updates the running mean
-            mix_online = lambda qs, s: self.networks.mixer.apply(params["mixer"], qs, s)  # noqa: E731
+            def mix_online(qs, s):
+                return self.networks.mixer.apply(params["mixer"], qs, s)
             value = jax.lax.stop_gradient(mixer_value(mix_online, agents.utilities[:-1], batch.avail[:-1],
                                                       batch.alive[:-1], state[:-1], p.value_samples,
                                                       self._value_keys(context)[0]))
