@@ -358,7 +358,7 @@ def test_init_params_keys_and_shapes():
     assert jax.tree_util.tree_leaves(params["mixer"]) == []
 
 
-# ---- the seed's network options: a feed-forward agent, and one network per agent -----------
+# ---- the projector write-up's network options: a feed-forward agent, and one network per agent -
 
 
 def test_mlp_agent_is_one_hidden_layer_with_no_memory():

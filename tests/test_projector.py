@@ -1,6 +1,7 @@
-"""The seed document's projector variant (`projector-qmix`, not the paper's algorithm): each
-piece on hand-computed values, its tricks and extensions, the greedy-action property of the
-state-only projector, resume of its running mean, and the one-line errors of bad settings."""
+"""The projector write-up's variant (`shared/seeds/000_571ff9a03b5a1893.txt`; `projector-qmix`,
+not the paper's algorithm): each piece on hand-computed values, its tricks and extensions, the
+greedy-action property of the state-only projector, resume of its running mean, and the one-line
+errors of bad settings."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def setup(name="projector-qmix", **projector):
     return algo, networks, params, target
 
 
-def test_seed_code_targets_use_the_target_agents_max_and_the_online_projector():
+def test_write_up_code_targets_use_the_target_agents_max_and_the_online_projector():
     """y = r + gamma (1 - terminated) (Q_mono_target(s', per-agent max of the target utilities)
     + omega Q_proj(s')), Q_proj the ONLINE projector; loss = plain MSE of Q_mono + omega Q_proj."""
     algo, networks, params, target = setup("projector-qmix", omega_value=0.7)
@@ -148,7 +149,7 @@ def test_seed_code_targets_use_the_target_agents_max_and_the_online_projector():
     np.testing.assert_allclose(float(metrics.extras["omega_mean"]), 0.7, rtol=1e-6)
 
 
-def test_seed_text_loss_keeps_only_greedy_transitions_with_advantage_omega():
+def test_write_up_text_loss_keeps_only_greedy_transitions_with_advantage_omega():
     algo, networks, params, target = setup("projector-qmix-text")
     b = tiny_batch()
     loss, metrics = make_loss(algo, networks)(params, target, b, 0, None)

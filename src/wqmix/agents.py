@@ -15,7 +15,7 @@ from wqmix.networks import (AGENT_NETWORKS, CentralMixer, IndependentHeads, Omeg
 
 Params = dict[str, Any]
 """Parameters by network: "agent", "mixer", with a central estimator "central_agent" and
-"central_mixer", with the seed's projector "projector" and (learned omega) "omega"."""
+"central_mixer", with the projector write-up's additive term "projector" and (learned omega) "omega"."""
 
 PROJECTOR_PARAMS = ("projector", "omega")
 """The parameters the projector's own learning rate applies to."""
@@ -61,7 +61,7 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         central_mixer = CentralMixer(hidden=network.central_mixer_hidden)
     projector = omega = None
     p = algo.projector
-    if p.kind != "none":  # width: the seed's `mixing_hidden_dim`, our mixer_embed
+    if p.kind != "none":  # width: the write-up's `mixing_hidden_dim`, our mixer_embed
         projector = Projector(hidden=network.mixer_embed, heads=p.heads, layer_norm=p.normalization == "layer",
                               last_layer_bound=p.last_layer_init)
         if p.omega == "learned":
@@ -135,7 +135,7 @@ def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
     if networks.central_agent is not None:
         params["central_agent"] = init_agent(networks.central_agent, keys[2])
         params["central_mixer"] = networks.central_mixer.init(keys[3], dummy_qs, dummy_state)
-    # Keys of the seed's networks folded in, so that the others' stay those of earlier versions.
+    # Keys of the write-up's networks folded in, so that the others' stay those of earlier versions.
     if networks.projector is not None:
         params["projector"] = networks.projector.init(jax.random.fold_in(key, 4),
                                                       jnp.zeros((1, projector_input_dim(networks, spec))))

@@ -43,7 +43,7 @@ def _joint_table(trainer: Trainer, params: Params, agent_key: str, mixer_key: st
 
 
 def _projector_table(trainer: Trainer, learner: LearnerState, q_mono: jax.Array) -> jax.Array:
-    """The seed's sum_k omega_k Q_proj,k(s, (a0, a1)) for every joint action, with omega as the
+    """The projector write-up's sum_k omega_k Q_proj,k(s, (a0, a1)) for every joint action, with omega as the
     learner computes it (advantage: V(s) exact over the joint actions, the learner's running
     mean of |A|). q_mono (n, n). Returns (n, n)."""
     params, projector, n = learner.params, trainer.config.algo.projector, trainer.spec.num_actions
@@ -60,7 +60,7 @@ def _projector_table(trainer: Trainer, learner: LearnerState, q_mono: jax.Array)
 
 def joint_tables(trainer: Trainer, learner: LearnerState) -> tuple[jax.Array, jax.Array]:
     """(Q_mono, Q_tot) of every joint action (a0, a1) of a two-agent one-step game, each (n, n):
-    the mixer's value, and with the seed's projector Q_mono + sum_k omega_k Q_proj,k (else the
+    the mixer's value, and with the write-up's projector Q_mono + sum_k omega_k Q_proj,k (else the
     same). Traceable (the matrix-games suite vmaps it)."""
     q_mono = _joint_table(trainer, learner.params, "agent", "mixer")
     if trainer.networks.projector is None:
@@ -71,7 +71,7 @@ def joint_tables(trainer: Trainer, learner: LearnerState) -> tuple[jax.Array, ja
 def matrix_game_tables(trainer: Trainer, learner: LearnerState) -> dict[str, Any]:
     """What the agents learned on the matrix game: per-agent utilities, the greedy joint action,
     Q_tot of every joint action (when there is a mixer), Q-hat* (with a central estimator) and,
-    with the seed's projector, Q_mono beside Q_tot = Q_mono + sum_k omega_k Q_proj,k and the
+    with the write-up's projector, Q_mono beside Q_tot = Q_mono + sum_k omega_k Q_proj,k and the
     argmax of that Q_tot (which per-agent greedy acting need not reach)."""
     assert isinstance(trainer.env, MatrixGame)
     params = learner.params

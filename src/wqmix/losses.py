@@ -81,7 +81,7 @@ def cw_weights(actions: jax.Array, greedy_actions: jax.Array, targets: jax.Array
 
 
 def greedy_only_weights(actions: jax.Array, greedy_actions: jax.Array) -> jax.Array:
-    """The seed's "optimistic" loss weights (its text, 2.4; not the paper's OW): w = 1 where
+    """The projector write-up's "optimistic" loss weights (its text, 2.4; not the paper's OW): w = 1 where
     every agent took the argmax of its utility (the argmax of Q_mono), else 0.
     Shapes: `(..., agents)` int -> `(...)` float32."""
     chex.assert_equal_shape([actions, greedy_actions])
@@ -89,11 +89,11 @@ def greedy_only_weights(actions: jax.Array, greedy_actions: jax.Array) -> jax.Ar
 
 
 ADVANTAGE_EPS = 1e-6
-"""The epsilon of the seed's omega = |A| / (E|A| + eps). Default: ours (the seed gives none)."""
+"""The epsilon of the write-up's omega = |A| / (E|A| + eps). Default: ours (the write-up gives none)."""
 
 
 def advantage_omega(q_mono: jax.Array, value: jax.Array, abs_advantage_mean: jax.Array) -> jax.Array:
-    """The seed's importance weight (its text, 2.3): omega(s, u) = |A(s, u)| / (m + eps) with
+    """The write-up's importance weight (its text, 2.3): omega(s, u) = |A(s, u)| / (m + eps) with
     A = Q_mono(s, u) - V(s) and m the running mean of |A|. Shapes: `(...)`, equal; m `()`."""
     chex.assert_equal_shape([q_mono, value])
     return jnp.abs(q_mono - value) / (abs_advantage_mean + ADVANTAGE_EPS)
@@ -105,7 +105,7 @@ def running_mean(mean: jax.Array, batch_mean: jax.Array, rate: float, first: jax
 
 
 def omega_anneal(updates: jax.Array, anneal_steps: int | None) -> jax.Array:
-    """The seed's trick 2 as a factor on omega_max: 1 - exp(-updates / anneal_steps); 1 when
+    """The write-up's trick 2 as a factor on omega_max: 1 - exp(-updates / anneal_steps); 1 when
     off (None)."""
     if anneal_steps is None:
         return jnp.ones((), jnp.float32)

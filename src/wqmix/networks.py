@@ -1,5 +1,5 @@
 """Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, the unrestricted central
-mixer of Q-hat*, and the seed document's projector heads and learned omega. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
+mixer of Q-hat*, and the projector heads and learned omega of the projector write-up. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
 `qmix_central_no_hyper.py`); every layer is initialised as PyTorch's default
 (uniform in +-1/sqrt(fan_in)), as in the official code, so training dynamics match."""
 
@@ -35,7 +35,7 @@ class LinearWeights(nn.Module):
 
 class Linear(nn.Module):
     """Dense layer with PyTorch's default initialisation (source: official code uses nn.Linear);
-    `kernel_bound` replaces the kernel's bound (the seed's small-init trick)."""
+    `kernel_bound` replaces the kernel's bound (the write-up's small-init trick)."""
 
     features: int
     kernel_bound: float | None = None
@@ -80,7 +80,7 @@ class AgentRNN(nn.Module):
 
 
 class MLPAgent(nn.Module):
-    """The seed's feed-forward agent, `MLP(obs_dim, hidden_dim, action_dim)`: Linear(in -> H) ->
+    """The write-up's feed-forward agent, `MLP(obs_dim, hidden_dim, action_dim)`: Linear(in -> H) ->
     ReLU -> Linear(H -> |U|) at every step, no memory (one hidden layer: ours, the literal
     reading). Same call as `AgentRNN`; the hidden state passes through unchanged."""
 
@@ -99,7 +99,7 @@ AGENT_NETWORKS: dict[str, type[nn.Module]] = {"rnn": AgentRNN, "mlp": MLPAgent}
 
 
 class PerAgent(nn.Module):
-    """One agent network of `kind` per agent (no parameter sharing; the seed's code keeps a list
+    """One agent network of `kind` per agent (no parameter sharing; the write-up's code keeps a list
     `self.agent_networks`): parameters with a leading agent axis, applied with `nn.vmap`.
     h0: (B, agents, H); inputs: (T, B, agents, in). Returns (h (B, agents, H), q (T, B, agents, |U|))."""
 
@@ -263,11 +263,11 @@ class CentralMixer(nn.Module):
 
 
 class Projector(nn.Module):
-    """The seed's weighted projector as an ensemble of `heads` MLPs, each
-    Linear(in -> hidden) -> [LayerNorm] -> ReLU -> Linear(-> 1) (seed, section 4: `nn.Sequential(
+    """The write-up's weighted projector as an ensemble of `heads` MLPs, each
+    Linear(in -> hidden) -> [LayerNorm] -> ReLU -> Linear(-> 1) (write-up, section 4: `nn.Sequential(
     nn.Linear(state_dim, mixing_hidden_dim), nn.ReLU(), nn.Linear(mixing_hidden_dim, 1))`).
     The input is s, or s || one-hot joint action for the state-action extension. Not the paper's.
-    `last_layer_bound`: the seed's trick 1 (`nn.init.uniform_(last.weight, -3e-3, 3e-3)`;
+    `last_layer_bound`: the write-up's trick 1 (`nn.init.uniform_(last.weight, -3e-3, 3e-3)`;
     the bias keeps PyTorch's default, as there)."""
 
     hidden: int
@@ -288,7 +288,7 @@ class Projector(nn.Module):
 
 
 class OmegaNet(nn.Module):
-    """The seed's learned omega (extension 9.2, `sigmoid(self.omega_net(state))`), one per
+    """The write-up's learned omega (extension 9.2, `sigmoid(self.omega_net(state))`), one per
     projector head: sigmoid(Linear(s -> hidden) -> ReLU -> Linear(-> heads)), in (0, 1)."""
 
     hidden: int

@@ -330,7 +330,7 @@ class Trainer:
         cfg = self.config.train
 
         def one_update(learner, update_key):
-            # The loss's own key (the seed's sampled V(s)) is folded in, so that the batch sampled
+            # The loss's own key (the projector write-up's sampled V(s)) is folded in, so that the batch sampled
             # with `update_key` is the one of the algorithms that need no key.
             batch = replay.sample(buffer, update_key, cfg.batch_size)
             loss_key = jax.random.fold_in(update_key, 1)

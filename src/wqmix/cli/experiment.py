@@ -18,8 +18,8 @@ def add_parser(commands) -> Parser:
         "experiment", help="alias of `wqmix reproduce matrix-games` (the matrix-games suite)",
         description="An alias of `wqmix reproduce matrix-games`, which is the command to use: the suite of\n"
                     "non-monotonic matrix games (hand-crafted and N random ones) x S seeds for every algorithm:\n"
-                    "the % of runs whose greedy joint action is optimal, with 95% bootstrap CIs, beside the seed\n"
-                    "document's claim (QMIX 60%, WQMIX 98%). Writes results.json, results.md and report.md under\n"
+                    "the % of runs whose greedy joint action is optimal, with 95% bootstrap CIs, beside the projector\n"
+                    "write-up's claim (QMIX 60%, WQMIX 98%). Writes results.json, results.md and report.md under\n"
                     "DIR; a rerun into the same DIR keeps the algorithms already done. --seed K is reproduce's\n"
                     "--first-seed K and --episodes N its --env-steps N.")
     parser.add_argument("suite", metavar="SUITE", choices=("matrix-games",), help="the experiment: matrix-games")

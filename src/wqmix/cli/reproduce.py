@@ -28,7 +28,7 @@ def add_parser(commands) -> Parser:
         description="Run one of the paper's experiments as a sweep of run directories (algorithms x seeds x\n"
                     "settings, on Ray: a local cluster unless --address or RAY_ADDRESS names one) and write\n"
                     "DIR/report.md (+ report.json, curves.png/.pdf): final greedy test scores with mean, median,\n"
-                    "IQM and 95% stratified-bootstrap CIs beside the paper's and the seed's numbers. Trials have\n"
+                    "IQM and 95% stratified-bootstrap CIs beside the paper's and the projector write-up's numbers. Trials have\n"
                     "stable names, so a part of the grid (--algos, --seeds) can run now and the rest later into\n"
                     "the same DIR; running the command again resumes. Experiments: matrix-game (Table 1),\n"
                     "matrix-games (the suite of non-monotonic games of the projector issue; --random; it runs in\n"
@@ -54,7 +54,7 @@ def add_parser(commands) -> Parser:
     parser.add_argument("--epsilon-anneal", metavar="STEPS", type=integer(1),
                         help="anneal epsilon over this many env steps (the paper's robustness variant: 1000000)")
     parser.add_argument("--map", metavar="M", nargs="+", dest="maps",
-                        help="smax: maps (default 3m; the paper's and the seed's that SMAX has: "
+                        help="smax: maps (default 3m; the paper's and the write-up's that SMAX has: "
                              "3m 2s3z 3s5z 5m_vs_6m 3s5z_vs_3s6z 6h_vs_8z)")
     parser.add_argument("--random", metavar="N", type=integer(0),
                         help="matrix-games: random non-monotonic games, drawn from --first-seed (default 20)")

@@ -19,50 +19,50 @@ OmegaMode = Literal["constant", "advantage", "learned"]
 
 @dataclass(frozen=True)
 class ProjectorConfig:
-    """The seed document's additive "weighted projector" (`shared/seeds/000_...txt`; NOT the
-    paper's algorithm): Q_tot(s, u) = Q_mono(s, u) + sum_k omega_k * Q_proj,k(s), with Q_mono
+    """The projector write-up's additive "weighted projector" (`shared/seeds/000_571ff9a03b5a1893.txt`;
+    NOT the paper's algorithm): Q_tot(s, u) = Q_mono(s, u) + sum_k omega_k * Q_proj,k(s), with Q_mono
     the QMIX mixer and Q_proj a small MLP. With `kind` "none" (every paper algorithm) nothing
     here is used. The tricks (`last_layer_init` .. `normalization`) are off by default."""
 
     kind: ProjectorKind = "none"
-    """none; state: Q_proj(s) = Linear(s -> mixer width) -> ReLU -> Linear(-> 1) (seed, section
-    4); state-action: Q_proj(s, u) on s || one-hot joint action (seed, extension 9.1; then
+    """none; state: Q_proj(s) = Linear(s -> mixer width) -> ReLU -> Linear(-> 1) (write-up, section
+    4); state-action: Q_proj(s, u) on s || one-hot joint action (write-up, extension 9.1; then
     per-agent greedy acting no longer maximises Q_tot). Default: none (paper algorithms)."""
     omega: OmegaMode = "constant"
-    """constant: omega = `omega_value` (seed's code, `self.omega`); advantage: omega(s, u) =
+    """constant: omega = `omega_value` (the write-up's code, `self.omega`); advantage: omega(s, u) =
     |A| / (running mean of |A| + 1e-6), A = Q_mono(s, u) - V(s), V(s) = E_u[Q_mono(s, u)] under
-    uniform available joint actions (seed's text, 2.3), a constant for the gradient; learned:
-    omega_k(s) = sigmoid(Linear(s -> mixer width) -> ReLU -> Linear(-> heads)) (seed, 9.2).
-    Default: seed's code."""
+    uniform available joint actions (the write-up's text, 2.3), a constant for the gradient; learned:
+    omega_k(s) = sigmoid(Linear(s -> mixer width) -> ReLU -> Linear(-> heads)) (write-up, 9.2).
+    Default: the write-up's code."""
     omega_value: float = 1.0
     """omega in the constant mode, and omega_max when annealed (a factor on every mode).
-    Default: seed's code (`omega = 1.0`)."""
+    Default: the write-up's code (`omega = 1.0`)."""
     heads: int = 1
-    """Projector heads in the ensemble, Q_tot = Q_mono + sum_k omega_k Q_proj,k (seed, 9.3).
-    Default: seed's code (one head)."""
+    """Projector heads in the ensemble, Q_tot = Q_mono + sum_k omega_k Q_proj,k (write-up, 9.3).
+    Default: the write-up's code (one head)."""
     value_samples: int = 32
     """V(s) for the advantage omega: exact over the joint actions when there are at most this
     many, else the mean over this many sampled joint actions (each agent uniform over its
     available actions). Default: ours."""
     advantage_rate: float = 0.01
     """Rate of the running mean of |A| over updates: m <- (1 - rate) m + rate * batch mean (the
-    first update takes the batch mean). Default: ours (the seed gives no value)."""
+    first update takes the batch mean). Default: ours (the write-up gives no value)."""
     omega_anneal_steps: int | None = None
-    """Trick: omega times 1 - exp(-updates / this), updates counted from 0 (seed, trick 2);
+    """Trick: omega times 1 - exp(-updates / this), updates counted from 0 (write-up, trick 2);
     None: off. Default: off."""
     last_layer_init: float | None = None
-    """Trick: the projector's last layer uniform in +-this (seed, trick 1: 3e-3); None: PyTorch's
+    """Trick: the projector's last layer uniform in +-this (write-up, trick 1: 3e-3); None: PyTorch's
     default. Default: off."""
     clip: float | None = None
-    """Trick: clip Q_proj to +-this (seed, trick 3: 10); None: off. Default: off."""
+    """Trick: clip Q_proj to +-this (write-up, trick 3: 10); None: off. Default: off."""
     lr: float | None = None
-    """Trick: a learning rate of its own for the projector (and learned omega) parameters (seed,
+    """Trick: a learning rate of its own for the projector (and learned omega) parameters (write-up,
     trick 4: 1e-4); None: the optimiser's. Default: off."""
     l2: float = 0.0
-    """Trick: loss += l2 * sum of the squared projector parameters (seed, pitfall 8.3).
+    """Trick: loss += l2 * sum of the squared projector parameters (write-up, pitfall 8.3).
     Default: off (0)."""
     normalization: Literal["none", "layer"] = "none"
-    """Trick: normalise the projector's hidden layer (seed, pitfall 8.1, says batch
+    """Trick: normalise the projector's hidden layer (write-up, pitfall 8.1, says batch
     normalisation; LayerNorm is used because it needs no running statistics or train/eval mode
     inside the compiled update). Default: off."""
 
@@ -80,7 +80,7 @@ class AlgoConfig:
     weighting: WeightingName = "ow"
     """Weight of each squared TD error in the QMIX loss: none (w = 1), OW (optimistic:
     w = 1 where Q_tot < y, else alpha), CW (central: w = 1 where the action is the greedy one
-    or y > Q-hat*(s, greedy), else alpha), or greedy-only (the seed's text, 2.4, which calls it
+    or y > Q-hat*(s, greedy), else alpha), or greedy-only (the write-up's text, 2.4, which calls it
     its "optimistic" loss: w = 1 where every agent's action is the argmax of its utility, else
     0; not the paper's OW). Default: paper's OW-QMIX."""
     alpha: float = 0.1
@@ -95,7 +95,7 @@ class AlgoConfig:
     double_q: bool = True
     """Without the central estimator: bootstrap at online greedy actions valued by the target
     networks (true, official `double_q: True`) or at the target agents' own masked argmax (false,
-    the seed's code: `target_agent_q.max(dim=-1)`). Default: official."""
+    the write-up's code: `target_agent_q.max(dim=-1)`). Default: official."""
     qmix_loss_coef: float = 1.0
     """Coefficient of the weighted QMIX loss. Default: official (`qmix_loss: 1`)."""
     central_loss_coef: float = 1.0
@@ -104,14 +104,14 @@ class AlgoConfig:
     target_update: Literal["hard", "soft"] = "hard"
     """hard: copy every online network into its target every `target_update_interval`
     episodes (official); soft: after every update, target <- tau * online + (1 - tau) * target
-    (Polyak; the seed's `_soft_update`). Default: official."""
+    (Polyak; the write-up's `_soft_update`). Default: official."""
     target_update_interval: int = 200
     """Hard copy of every online network into its target every this many episodes.
     Default: official (`target_update_interval: 200`)."""
     tau: float = 0.005
-    """The soft update's rate, in (0, 1]. Default: seed (`tau = 0.005`)."""
+    """The soft update's rate, in (0, 1]. Default: write-up (`tau = 0.005`)."""
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
-    """The seed's additive projector (not the paper's); off unless `projector.kind` is set."""
+    """The write-up's additive projector (not the paper's); off unless `projector.kind` is set."""
 
     @property
     def name(self) -> str:
@@ -134,8 +134,8 @@ DEFINING_FIELDS = ("mixer", "central", "weighting", "double_q", "target_update",
 optimiser (`ALGORITHM_OPTIM`) and official settings (`ALGORITHM_SETTINGS`); the other shared
 ones (gamma, ...) are kept."""
 
-_SEED_PROJECTOR = dict(mixer="qmix", central=False, double_q=False, target_update="soft")
-"""The seed's code: QMIX mixer and agents, own target networks with their per-agent max,
+_WRITE_UP_PROJECTOR = dict(mixer="qmix", central=False, double_q=False, target_update="soft")
+"""The write-up's code: QMIX mixer and agents, own target networks with their per-agent max,
 soft target updates."""
 
 ALGORITHMS: dict[str, AlgoConfig] = {
@@ -150,14 +150,14 @@ ALGORITHMS: dict[str, AlgoConfig] = {
     # ... and its CW twin (official `q_learner_w.py`, `hysteretic_qmix: False`): the greedy
     # joint action's value is QMIX's own target Q_tot instead of Q-hat*'s.
     "cw-qmix-no-central": AlgoConfig(mixer="qmix", central=False, weighting="cw"),
-    # From the seed document, not the paper: its code (constant omega = 1, plain MSE) ...
-    "projector-qmix": AlgoConfig(**_SEED_PROJECTOR, weighting="none",
+    # From the write-up, not the paper: its code (constant omega = 1, plain MSE) ...
+    "projector-qmix": AlgoConfig(**_WRITE_UP_PROJECTOR, weighting="none",
                                  projector=ProjectorConfig(kind="state", omega="constant")),
     # ... its text (advantage omega, the loss on greedy transitions only) ...
-    "projector-qmix-text": AlgoConfig(**_SEED_PROJECTOR, weighting="greedy-only",
+    "projector-qmix-text": AlgoConfig(**_WRITE_UP_PROJECTOR, weighting="greedy-only",
                                       projector=ProjectorConfig(kind="state", omega="advantage")),
     # ... and its state-action extension (9.1) on the code's settings.
-    "projector-qmix-sa": AlgoConfig(**_SEED_PROJECTOR, weighting="none",
+    "projector-qmix-sa": AlgoConfig(**_WRITE_UP_PROJECTOR, weighting="none",
                                     projector=ProjectorConfig(kind="state-action", omega="constant")),
 }
 """The algorithms `--algo` accepts. Defaults of the other fields are shared."""

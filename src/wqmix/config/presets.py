@@ -19,7 +19,7 @@ ALGORITHM_OPTIM: dict[str, OptimConfig] = {
     for name in ("projector-qmix", "projector-qmix-text", "projector-qmix-sa")
 }
 """Optimisers that come with an algorithm (`--algo NAME` sets them; every other algorithm gets
-`OptimConfig()`): the seed's Adam, lr 5e-4, weight decay 0, grad norm 10, PyTorch's eps 1e-8."""
+`OptimConfig()`): the projector write-up's Adam, lr 5e-4, weight decay 0, grad norm 10, PyTorch's eps 1e-8."""
 
 ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "ow-qmix-no-central": {"algo.alpha": 0.5},

@@ -33,11 +33,11 @@ class NetworkConfig:
     """Feed each agent its one-hot id (the agent network is shared). Default: official."""
     agent: Literal["rnn", "mlp"] = "rnn"
     """The agent network (and the central one): rnn, Linear -> ReLU -> GRU -> Linear (official
-    `rnn_agent`); mlp, the seed's feed-forward `MLP(obs, hidden, actions)`, Linear -> ReLU ->
+    `rnn_agent`); mlp, the projector write-up's feed-forward `MLP(obs, hidden, actions)`, Linear -> ReLU ->
     Linear with no memory. Default: official."""
     shared_agent: bool = True
     """One agent network for all agents (official parameter sharing) or one of its own per
-    agent (the seed's code, a list of `agent_networks`). Default: official."""
+    agent (the write-up's code, a list of `agent_networks`). Default: official."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class OptimConfig:
     """Clip the global L2 norm of the gradient over all parameters. Default: official."""
     weight_decay: float = 0.0
     """L2 weight decay added to the clipped gradient as PyTorch's optimisers do
-    (`weight_decay`, coupled, not AdamW's). Default: official (none) and seed (0.0)."""
+    (`weight_decay`, coupled, not AdamW's). Default: official (none) and write-up (0.0)."""
 
 
 

@@ -112,9 +112,9 @@ def _validate_projector(algo: AlgoConfig) -> None:
     _require(algo.mixer == "qmix", "algo.mixer", algo.mixer,
              f"must be 'qmix' with a projector ({path}.kind {p.kind!r}): Q_mono is the QMIX mixer")
     _require(not algo.central, "algo.central", algo.central,
-             f"must be false with a projector ({path}.kind {p.kind!r}): the seed's targets come from its own networks")
+             f"must be false with a projector ({path}.kind {p.kind!r}): the projector write-up's targets come from its own networks")
     _require(algo.td_lambda == 0.0, "algo.td_lambda", algo.td_lambda,
-             "must be 0 with a projector (the seed's targets are one-step)")
+             "must be 0 with a projector (the write-up's targets are one-step)")
     _positive(p, path, "heads", "value_samples", "advantage_rate")
     _require(p.advantage_rate <= 1.0, f"{path}.advantage_rate", p.advantage_rate, "must be in (0, 1]")
     _require(p.omega_value >= 0, f"{path}.omega_value", p.omega_value, "must be >= 0")

@@ -1,4 +1,4 @@
-"""A suite of non-monotonic matrix games: "% optimal" per algorithm, as the seed document
+"""A suite of non-monotonic matrix games: "% optimal" per algorithm, as the projector write-up
 reports it ("hand-crafted games violating monotonicity: QMIX 60% optimal, WQMIX 98% optimal").
 
 A game here is a two-agent, one-step payoff matrix. It is **non-monotonic** when the joint
@@ -45,12 +45,12 @@ HAND_CRAFTED: dict[str, tuple[tuple[float, ...], ...]] = {
     # Two optimal joint actions whose miscoordination costs -10, and a safe 4.
     "coordination-trap": ((6.0, -10.0, 0.0), (-10.0, 6.0, 0.0), (0.0, 0.0, 4.0)),
 }
-"""Hand-crafted 3 x 3 non-monotonic games (each passes `is_non_monotonic`). The seed's own 2 x 2
+"""Hand-crafted 3 x 3 non-monotonic games (each passes `is_non_monotonic`). The write-up's own 2 x 2
 example, [[8, -12], [-12, 0]], is not among them: its row and column means already point to the
 optimum (0, 0), so it is monotonic in this sense (see `is_non_monotonic`)."""
 
-SEED_CLAIM = {"qmix": 0.60, "wqmix": 0.98}
-"""The seed document's figures (section 7, "Matrix Games"), fraction of runs optimal."""
+WRITE_UP_CLAIM = {"qmix": 0.60, "wqmix": 0.98}
+"""The write-up's figures (section 7, "Matrix Games"), fraction of runs optimal."""
 
 SUITE_EPISODES = 2_000
 """Episodes per run. Ours: the paper's protocol runs 10k (official `t_max`), but OW/CW-QMIX's
@@ -63,7 +63,7 @@ SUITE_ALGORITHMS: tuple[str, ...] = (
     "qmix", "vdn", "iql", "ow-qmix", "cw-qmix", "ow-qmix-no-central", "cw-qmix-no-central",
     "projector-qmix", "projector-qmix-text", "projector-qmix-sa",
 )
-"""Every registered algorithm: the paper's, its ablation (OW, and its CW twin), and the seed's three variants."""
+"""Every registered algorithm: the paper's, its ablation (OW, and its CW twin), and the write-up's three variants."""
 
 
 def uniform_greedy_joint_action(payoff: np.ndarray) -> tuple[int, int]:
@@ -170,7 +170,7 @@ def run_suite(out: Path, algos: Sequence[str] = SUITE_ALGORITHMS, num_random: in
         "games": {name: payoffs[i].tolist() for i, name in enumerate(names)},
         "seeds": [seed + s for s in range(num_seeds)],
         "total_env_steps": suite_config(algos[0], total_env_steps).train.total_env_steps,
-        "seed_claim": SEED_CLAIM,
+        "seed_claim": WRITE_UP_CLAIM,
         "algorithms": {},
     }
     keep = done_algorithms(out, num_random, num_seeds, seed, total_env_steps) if resume else {}
@@ -212,7 +212,7 @@ def write_results_json(path: Path, results: dict[str, Any]) -> None:
 
 
 def format_suite_markdown(results: dict[str, Any]) -> str:
-    """The suite's table beside the seed's claim, then the learned Q_tot of each hand-crafted
+    """The suite's table beside the write-up's claim, then the learned Q_tot of each hand-crafted
     game (seed 0 of each algorithm, with how many seeds were optimal)."""
     algos = results["algorithms"]
     games = list(results["games"])
@@ -222,8 +222,8 @@ def format_suite_markdown(results: dict[str, Any]) -> str:
         "",
         f"{len(games)} games ({len(HAND_CRAFTED)} hand-crafted, {len(games) - len(HAND_CRAFTED)} random) x "
         f"{num_seeds} seeds per algorithm, {results['total_env_steps']:,} episodes each, epsilon = 1. "
-        f"95% CIs: stratified bootstrap over seeds within games. The seed document claims QMIX "
-        f"{SEED_CLAIM['qmix']:.0%} and WQMIX {SEED_CLAIM['wqmix']:.0%} optimal (its games and protocol are not given).",
+        f"95% CIs: stratified bootstrap over seeds within games. The write-up claims QMIX "
+        f"{WRITE_UP_CLAIM['qmix']:.0%} and WQMIX {WRITE_UP_CLAIM['wqmix']:.0%} optimal (its games and protocol are not given).",
         "",
         "| algorithm | % optimal | 95% CI | hand-crafted | random | " + " | ".join(HAND_CRAFTED) + " |",
         "|---|---|---|---|---|" + "---|" * len(HAND_CRAFTED),

@@ -1,4 +1,4 @@
-"""`wqmix reproduce EXPERIMENT`: the paper's experiments (and the seed document's claims), each a
+"""`wqmix reproduce EXPERIMENT`: the paper's experiments (and the projector write-up's claims), each a
 grid of ordinary run directories (algorithms x seeds x settings) run as a sweep on Ray, and a
 report beside the published numbers.
 
@@ -37,11 +37,11 @@ PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
 """The paper's miscapture punishments (Fig. 2); -2 is its hardest and our default."""
 
 NOT_IN_SMAX = {
-    "MMM": "SMAX's MMM has no medivac that heals (the seed's table reports MMM)",
+    "MMM": "SMAX's MMM has no medivac that heals (the write-up's table reports MMM)",
     "1c3s5z": "SMAX has no colossus",
     "corridor": "SMAX has no terrain (corridor's choke point)",
 }
-"""Maps of the paper or the seed's table without a faithful SMAX counterpart, and why."""
+"""Maps of the paper or the write-up's table without a faithful SMAX counterpart, and why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,10 +145,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         overrides={"train.total_env_steps": 2_000_000},
         algos=("ow-qmix", "cw-qmix", "qmix", "projector-qmix"), seeds=3, seeds_together=False,
         published=(
-            Published("seed", "qmix", "2s3z", "95% (SMAC, not SMAX)"),
-            Published("seed", "ow-qmix", "2s3z", "97% (SMAC, not SMAX; 'WQMIX')"),
-            Published("seed", "qmix", "3s5z", "90% (SMAC, not SMAX)"),
-            Published("seed", "ow-qmix", "3s5z", "95% (SMAC, not SMAX; 'WQMIX')"),
+            Published("projector write-up", "qmix", "2s3z", "95% (SMAC, not SMAX)"),
+            Published("projector write-up", "ow-qmix", "2s3z", "97% (SMAC, not SMAX; 'WQMIX')"),
+            Published("projector write-up", "qmix", "3s5z", "90% (SMAC, not SMAX)"),
+            Published("projector write-up", "ow-qmix", "3s5z", "95% (SMAC, not SMAX; 'WQMIX')"),
         ),
         protocol="the official SMAC settings (sc2.yaml, ow_qmix.yaml): epsilon over 50k steps, 2M env steps, "
                  "32 greedy test episodes every 10k steps; SMAX numbers are not comparable to SMAC's",
@@ -346,8 +346,8 @@ def reproduce_matrix_games(request: Request, log=print) -> int:
         results = run_suite(out, algos, num_random, seeds, r.first_seed, r.env_steps, log=log, resume=True)
 
     head = (f"# Reproduction: matrix-games\n\n**{len(results['algorithms'])} algorithms x {games} games x {seeds} "
-            f"seeds, {results['total_env_steps']:,} episodes per run** (the paper's protocol runs 10,000; the seed "
-            f"document gives no protocol).\n\nCommand: `{r.command}`; wall time {time.perf_counter() - t0:.0f} s.\n\n")
+            f"seeds, {results['total_env_steps']:,} episodes per run** (the paper's protocol runs 10,000; the projector "
+            f"write-up gives no protocol).\n\nCommand: `{r.command}`; wall time {time.perf_counter() - t0:.0f} s.\n\n")
     write_text_atomic(out / "report.md", head + format_suite_markdown(results))
     log(f"report: {out / 'report.md'}")
     return 0

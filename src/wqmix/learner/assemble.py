@@ -18,7 +18,7 @@ def pieces_for(algo: AlgoConfig, networks: Networks) -> Pieces:
                      else MixerNetwork(networks))
     if algo.central:  # the paper: target Q-hat* at online QMIX's greedy joint action
         target = TargetNetworks(networks, "central_agent", "central_mixer", at_online_greedy=True)
-    else:  # the algorithm's own target networks, double Q or at their own argmax (the seed's code)
+    else:  # the algorithm's own target networks, double Q or at their own argmax (the projector write-up's code)
         target = TargetNetworks(networks, "agent", "mixer", at_online_greedy=algo.double_q)
     weighting: Weighting = {"none": Unweighted(), "ow": Optimistic(algo.alpha), "cw": Central(algo.alpha),
                             "greedy-only": GreedyOnly()}[algo.weighting]
@@ -27,7 +27,7 @@ def pieces_for(algo: AlgoConfig, networks: Networks) -> Pieces:
 
 def make_optimizer(optim: OptimConfig, algo: AlgoConfig | None = None) -> optax.GradientTransformation:
     """Global-norm clipping over all parameters, PyTorch's coupled weight decay, then RMSprop
-    (PyTorch semantics: eps outside the square root, no bias correction) or Adam. With the seed's
+    (PyTorch semantics: eps outside the square root, no bias correction) or Adam. With the write-up's
     projector learning rate (`algo.projector.lr`) its parameters get their own base optimiser."""
 
     def base(lr: float) -> optax.GradientTransformation:

@@ -194,7 +194,7 @@ class MixerNetwork:
 class TargetNetworks:
     """V(s') from the target copies of the networks named `agent` and `mixer`, at online
     QMIX's greedy joint action u*(s') (`at_online_greedy`, double Q; every WQMIX target) or at
-    the target agents' own masked argmax (the seed's code)."""
+    the target agents' own masked argmax (the projector write-up's code)."""
 
     networks: Networks
     agent: str = "central_agent"
@@ -254,7 +254,7 @@ class Central:
 
 @dataclass(frozen=True)
 class GreedyOnly:
-    """The seed's text (2.4): w = 1 where every agent took its argmax, else 0."""
+    """The write-up's text (2.4): w = 1 where every agent took its argmax, else 0."""
 
     needs_greedy_value: bool = False
 

@@ -1,7 +1,7 @@
-"""The seed document's additive "weighted projector" (NOT the paper's algorithm), as a
-factorisation: Q_tot(s, u) = Q_mono(s, u) + sum_k omega_k Q_proj,k(s) (or (s, u), its state-action
-extension), Q_mono the QMIX mixer, and in the target the same term at s' from the ONLINE projector
-(the seed's code keeps no target copy of it). Its options are `ProjectorConfig`'s.
+"""The projector write-up's additive "weighted projector" (`shared/seeds/000_571ff9a03b5a1893.txt`;
+NOT the paper's algorithm), as a factorisation: Q_tot(s, u) = Q_mono(s, u) + sum_k omega_k Q_proj,k(s)
+(or (s, u), its state-action extension), Q_mono the QMIX mixer, and in the target the same term at
+s' from the ONLINE projector (the write-up's code keeps no target copy of it). Its options are `ProjectorConfig`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from wqmix.learner.pieces import Agents, Arrays, Bootstrap, Context, Mixed, Tran
 
 def mixer_value(mix, utilities: jax.Array, avail: jax.Array, alive: jax.Array, state: jax.Array,
                 samples: int, key: jax.Array | None) -> jax.Array:
-    """V(s) = E_u[Q_mono(s, u)] for u uniform over the available joint actions (the seed's
+    """V(s) = E_u[Q_mono(s, u)] for u uniform over the available joint actions (the write-up's
     "V(s) = E_a[Q_mono(s, a)]"): exact when there are at most `samples` joint actions, else the
     mean over `samples` sampled ones. utilities, avail (T, B, agents, actions); alive
     (T, B, agents); state (T, B, s); mix(qs (..., agents), state (..., s)) -> (..., 1).
@@ -46,7 +46,7 @@ def mixer_value(mix, utilities: jax.Array, avail: jax.Array, alive: jax.Array, s
 def projector_term(networks: Networks, projector: ProjectorConfig, params: Params, state: jax.Array,
                    actions: jax.Array, q_mono: jax.Array, value: jax.Array | None, abs_advantage: jax.Array,
                    steps: jax.Array | int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The seed's additive term sum_k omega_k Q_proj,k (not the paper's), with its omega.
+    """The write-up's additive term sum_k omega_k Q_proj,k (not the paper's), with its omega.
 
     state (..., s); actions (..., agents) (read by the state-action projector); q_mono (..., 1)
     and value V(s) (..., 1) (read by the advantage omega, a constant for the gradient; None
@@ -68,7 +68,7 @@ def projector_term(networks: Networks, projector: ProjectorConfig, params: Param
 class ProjectorMixer:
     """Q_tot = Q_mono + sum_k omega_k Q_proj,k. Keeps the running mean of |A| between updates
     (read by the advantage omega); logs mean |Q_mono|, |Q_proj|, omega and that running mean,
-    what the seed's section 8.2 tells users to watch."""
+    what the write-up's section 8.2 tells users to watch."""
 
     networks: Networks
     projector: ProjectorConfig
@@ -112,7 +112,7 @@ class ProjectorMixer:
     def bootstrap(self, params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
                   context: Context) -> jax.Array:
         """V(s') = Q_mono_target(s', u') + the ONLINE projector's term at s' and u', without
-        gradient, as the seed's code (`self.weighted_projector(next_states)` under
+        gradient, as the write-up's code (`self.weighted_projector(next_states)` under
         `torch.no_grad()`)."""
         p, state = self.projector, batch.state
         next_v = None
