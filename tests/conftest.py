@@ -19,6 +19,11 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="wqmix-tests-xla-cache-")
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
 
+# The tests compile with XLA's backend (LLVM) optimisation off: the same maths, compiled in much
+# less time, and the tests' programs are small enough that running them unoptimised costs little.
+# Training and `wqmix bench` outside the tests keep XLA's default. Set XLA_FLAGS to test otherwise.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
 
 def tiny_config(algo: str = "ow-qmix", **train) -> cfg.Config:
     """The matrix game with small networks and a short schedule."""

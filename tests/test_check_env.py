@@ -138,6 +138,7 @@ class _MaskedAgent0Action2(_Wrapped):
         return ts.replace(avail=ts.avail.at[0, 2].set(False))
 
 
+@pytest.mark.integration  # plays whole episodes of every built-in env
 def test_our_simple_envs_pass():
     check_env(MatrixGame())
     check_env(_Wrapped())  # the wrapper itself is faithful
@@ -217,6 +218,7 @@ def test_several_problems_in_one_message_and_bad_spec():
         check_env(object())
 
 
+@pytest.mark.integration
 def test_jaxmarl_envs_pass():
     from wqmix.envs.configs import MpeSpreadConfig, SmaxConfig
 
@@ -323,6 +325,7 @@ def test_host_env_broken_fields_and_time_limit():
 # `import wqmix` and the command line
 
 
+@pytest.mark.integration
 def test_wqmix_check_env_is_lazy():
     code = ("import sys, wqmix; assert 'jax' not in sys.modules, 'import wqmix imported jax'; "
             "from wqmix.envs.check import check_env; assert wqmix.check_env is check_env; "
@@ -331,6 +334,7 @@ def test_wqmix_check_env_is_lazy():
     assert out.stdout.strip() == "0.1.0"
 
 
+@pytest.mark.integration
 def test_cli_check_env_ok(capsys):
     assert main(["check-env", "predator-prey"]) == 0
     out = capsys.readouterr().out
@@ -393,6 +397,7 @@ def test_cli_check_env_warning_exits_0_and_says_it_is_a_warning(capsys, monkeypa
     assert capsys.readouterr().err.splitlines()[0] == "_HostGame failed 1 check(s):"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("time_limit_terminal", [True, False])
 def test_smax_time_limit_is_terminal_as_the_official_code_unless_asked(time_limit_terminal):
     """The official SMAC config (`continuing_episode: False`) stores a battle that reaches its
@@ -410,6 +415,7 @@ def test_smax_time_limit_is_terminal_as_the_official_code_unless_asked(time_limi
     assert not bool(going.terminated) and not bool(going.truncated)
 
 
+@pytest.mark.integration
 def test_smax_map_names_read_from_the_source_equal_jaxmarls():
     code = ("import sys; from wqmix.envs.configs import _smax_map_names; names = _smax_map_names(); "
             "assert 'jaxmarl' not in sys.modules, 'read without importing jaxmarl'; "
@@ -440,6 +446,7 @@ def test_smac_world_state_scales_positions_and_cooldowns_as_smac_and_keeps_the_r
     assert float(held[3]) == 0.0
 
 
+@pytest.mark.integration
 def test_smax_state_is_smacs_scale_by_default_and_raw_when_asked():
     from wqmix.envs.configs import SmaxConfig
 

@@ -13,6 +13,8 @@ import pytest
 from wqmix.checkpoint import Checkpointer, _to_saveable
 from wqmix.train import Trainer, seed_keys
 
+pytestmark = pytest.mark.integration  # orbax writes and reads checkpoints of a whole Trainer
+
 
 def _as_saved_before_optional_fields(states) -> dict:
     """The state as nested dicts, as a checkpoint written before `TrainState.stream` and the

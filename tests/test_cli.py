@@ -11,6 +11,8 @@ import pytest
 
 from wqmix.cli import main
 
+pytestmark = pytest.mark.integration  # the CLI end to end, with training runs
+
 TINY = ["--train.total-env-steps", "48", "--train.batch-size", "8", "--train.buffer-size", "16",
         "--network.agent-hidden", "8", "--network.mixer-embed", "4", "--network.hypernet-embed", "8",
         "--network.central-agent-hidden", "8", "--network.central-mixer-hidden", "16", "--log.num-chunks", "3"]

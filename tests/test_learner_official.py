@@ -216,6 +216,7 @@ def test_each_planted_error_makes_the_comparison_fail(name, episodes, monkeypatc
     assert disagreement(reference(algo_name, official), ours(algo_name, batch, pieces)) > 10 * TOLERANCE
 
 
+@pytest.mark.integration  # rollouts of a whole Trainer
 def test_utilities_recomputed_for_stored_episodes_equal_those_seen_while_acting(tiny):
     """The learner's utilities for a stored episode (inputs rebuilt from the buffer's fields,
     unrolled over the whole episode) equal the acting ones (`Trainer.utilities` stepped as the

@@ -16,6 +16,8 @@ from wqmix.evaluate import joint_tables
 from wqmix.experiments import matrix_games as mg
 from wqmix.train import Trainer
 
+pytestmark = pytest.mark.integration  # learning runs of the matrix-games suite
+
 
 def test_hand_crafted_games_are_non_monotonic_and_the_seeds_2x2_is_not():
     assert all(mg.is_non_monotonic(np.asarray(p)) for p in mg.HAND_CRAFTED.values())

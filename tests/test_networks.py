@@ -397,6 +397,7 @@ def test_per_agent_networks_each_apply_their_own_parameters(kind):
         np.testing.assert_allclose(h[:, i], h_i, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("agent, shared", [("rnn", False), pytest.param("mlp", False, marks=pytest.mark.slow)])
 def test_every_algorithm_trains_with_the_seeds_network_options(tiny, agent, shared):
     from wqmix import config as cfg

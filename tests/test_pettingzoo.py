@@ -12,6 +12,8 @@ from wqmix.envs.configs import PettingZooConfig
 from wqmix.envs.pettingzoo_env import PettingZooEnv
 from wqmix.errors import ConfigError
 
+pytestmark = pytest.mark.integration  # a Python env package, worker processes, training runs
+
 
 class LeavingEnv(ParallelEnv):
     """3 agents, 3 actions. Agent "c" terminates after the first step and leaves; the others go

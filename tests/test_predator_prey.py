@@ -440,6 +440,7 @@ def test_a_scripted_cooperative_policy_reaches_the_maximum_return_40():
     assert int(np.asarray(state.prey_alive).sum()) == 4
 
 
+@pytest.mark.integration  # plays whole episodes
 def test_check_env_passes_for_the_default_config():
     check_env(DEFAULT.make(), num_episodes=1, max_steps=8)
     check_env(SMALL.make())
@@ -492,6 +493,7 @@ def random_policy_returns(config, num_episodes, seed=0):
     return jax.jit(jax.vmap(episode))(jax.random.split(jax.random.key(seed), num_episodes))
 
 
+@pytest.mark.integration  # many random rollouts
 def test_the_random_policy_is_far_below_the_maximum_return():
     returns, done = random_policy_returns(DEFAULT, 64)
     returns = np.asarray(returns)

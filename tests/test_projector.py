@@ -260,7 +260,7 @@ def test_soft_target_update_after_every_update():
     algo, networks, params, target = setup("projector-qmix")
     optimizer = make_optimizer(cfg.ALGORITHM_OPTIM["projector-qmix"], algo)
     state = init_learner(params, optimizer).replace(target_params=target)
-    new, _ = make_update(algo, networks, optimizer)(state, tiny_batch())
+    new, _ = jax.jit(make_update(algo, networks, optimizer))(state, tiny_batch())
     for online, old, updated in zip(*(jax.tree_util.tree_leaves(t) for t in (new.params, target, new.target_params))):
         np.testing.assert_allclose(updated, 0.005 * online + 0.995 * old, rtol=1e-5, atol=1e-7)
     assert int(new.steps) == 1

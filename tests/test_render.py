@@ -18,6 +18,8 @@ from wqmix.render import (MAX_STRIP_FRAMES, check_renderable, play_greedy_episod
                           render_episode, strip_indices)
 from wqmix.train import Trainer
 
+pytestmark = pytest.mark.integration  # episode pictures of trained runs
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL_NETWORKS = cfg.NetworkConfig(agent_hidden=8, mixer_embed=4, hypernet_embed=8, central_agent_hidden=8,
                                    central_mixer_hidden=16)

@@ -16,6 +16,8 @@ from wqmix.errors import ConfigError
 from wqmix.experiments import reproduce as rep
 from wqmix.sweep.manifest import Manifest
 
+pytestmark = pytest.mark.integration  # reproduce grids on Ray, run through the CLI
+
 
 def wqmix(*argv):
     return subprocess.run([sys.executable, "-m", "wqmix.cli", *argv], capture_output=True, text=True, timeout=120)

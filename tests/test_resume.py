@@ -19,6 +19,8 @@ from wqmix.checkpoint import Checkpointer
 from wqmix.cli import main
 from saved_runs import final_state, metric_rows
 
+pytestmark = pytest.mark.integration  # kills and resumes of real runs
+
 ARGS = ["--algo", "cw-qmix", "--num-seeds", "2", "--train.total-env-steps", "1200", "--train.batch-size", "8",
         "--train.buffer-size", "64", "--network.agent-hidden", "8", "--network.mixer-embed", "4",
         "--network.hypernet-embed", "8", "--network.central-agent-hidden", "8",

@@ -20,6 +20,8 @@ from wqmix.agents import init_params
 from wqmix.learner import make_loss, stored_agent_inputs, time_major, unroll_episodes
 from wqmix.train import Trainer, seed_keys
 
+pytestmark = pytest.mark.integration  # stream collection and training runs
+
 NET = NetworkConfig(agent_hidden=8, mixer_embed=4, hypernet_embed=8, central_agent_hidden=8, central_mixer_hidden=16)
 WINDOW, ENVS, TIME_LIMIT = 8, 3, 12
 

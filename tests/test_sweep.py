@@ -24,6 +24,8 @@ from wqmix.sweep.manifest import Manifest
 from wqmix.sweep.spec import expand, parse_spec
 from saved_runs import final_state, metric_rows
 
+pytestmark = pytest.mark.integration  # Ray sweeps, kills and resumes
+
 ray = pytest.importorskip("ray")
 
 LRS = [0.001, 0.003, 0.01, 0.03]

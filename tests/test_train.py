@@ -12,6 +12,8 @@ from wqmix import config as cfg
 from wqmix.evaluate import matrix_game_tables
 from wqmix.train import Trainer, make_train, seed_keys
 
+pytestmark = pytest.mark.integration  # the compiled training loop, and learning runs
+
 
 def leaves_equal(a, b):
     return all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
