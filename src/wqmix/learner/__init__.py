@@ -17,16 +17,23 @@ How a new factorisation plugs in (QPLEX, QTRAN, Qatten, ...):
    agent's utilities with the taken and greedy joint actions (`pieces.Agents`), the batch
    (`pieces.Transitions`: states, masks, the agent networks' inputs) and the learner's context
    (update count, carry, a key). It returns `pieces.Mixed`: Q_tot at the taken actions, and
-   optionally named extra losses (added to the loss, e.g. QTRAN's L_opt and L_nopt), named
-   metrics (logged as metrics.csv columns) and the carry to keep.
-   A mixer that reads each agent's greedy utility (QPLEX's advantage term) takes it from
-   `pick(agents.utilities, agents.greedy)`; a joint-action network (QTRAN) reads
-   `batch.actions` and `agents.greedy`.
-2. `bootstrap` turns the target source's `pieces.Bootstrap` (the target utilities, the joint
-   action bootstrapped at, the target mixer and its value there) into V(s'); the paper's mixers
-   return `boot.next_value` unchanged. A target of its own is a new `TargetSource`.
+   optionally named extra losses (added to the loss as they are), named metrics (logged as
+   metrics.csv columns) and the carry to keep.
+2. `bootstrap` turns the target source's `pieces.Bootstrap` (the target agents' utilities, the
+   joint action bootstrapped at, the target mixer and its value there) into V(s'); it receives
+   the online and the target parameters, so it may evaluate any network itself. The paper's
+   mixers return `boot.next_value` unchanged. A target of another kind is a new `TargetSource`.
 3. Give its networks a name in `agents.Networks` / `init_params` and choose it in
    `assemble.pieces_for` from its config. The paper's loss (`update.make_loss`) does not change.
+
+For example, QPLEX (official `dmaq_qatten_learner.py`): `mix` is V + A with the advantage term
+reading each agent's greedy utility, `pick(agents.utilities, agents.greedy)`, and the one-hot taken
+joint action from `batch.actions`; `bootstrap` calls the target dueling mixer on the target
+utilities at u*(s') (`boot.utilities`, `boot.actions`) and at their own masked max. QTRAN
+(`qtran_learner.py`): `mix` returns the joint-action network's Q_jt(s, u) as Q_tot and L_opt,
+L_nopt as extra losses (each times its coefficient); the agents' hidden states it reads come
+from unrolling the agent network over `batch.inputs` (`batch.starts`) itself; its target is a
+`TargetSource` of its target joint network at u*(s').
 
 `make_loss(algo, networks, pieces)` takes any pieces: tests plant an error by passing a test
 double of one piece.

@@ -132,14 +132,16 @@ class Bootstrap:
 class Factorisation(Protocol):
     """How utilities become Q_tot. `mix` may read every agent's utilities, the taken and greedy
     actions (`Agents`, `Transitions`), the online parameters of any network and the context.
-    `bootstrap` finishes V(s') from the target source's `Bootstrap` (the paper's mixers take it
-    as it is). `init_carry` is the state it keeps between updates (checkpointed with the learner)."""
+    `bootstrap` finishes V(s') from the target source's `Bootstrap`, and may call any online or
+    target network itself (QPLEX's target mixer reads the target agents' own max as well as
+    their value at u*); the paper's mixers take `boot.next_value` as it is. `init_carry` is the
+    state it keeps between updates (checkpointed with the learner)."""
 
     def init_carry(self) -> Arrays: ...
 
     def mix(self, params: Params, agents: Agents, batch: Transitions, context: Context) -> Mixed: ...
 
-    def bootstrap(self, params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
+    def bootstrap(self, params: Params, target_params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
                   context: Context) -> jax.Array: ...
 
 
@@ -185,7 +187,7 @@ class MixerNetwork:
     def mix(self, params: Params, agents: Agents, batch: Transitions, context: Context) -> Mixed:
         return Mixed(q_tot=self.networks.mixer.apply(params["mixer"], agents.chosen, batch.state[:-1]))
 
-    def bootstrap(self, params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
+    def bootstrap(self, params: Params, target_params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
                   context: Context) -> jax.Array:
         return boot.next_value
 

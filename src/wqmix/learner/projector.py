@@ -109,7 +109,7 @@ class ProjectorMixer:
         return Mixed(q_tot=q_mono + term, losses=extra_losses, metrics=metrics,
                      carry={"abs_advantage": abs_advantage})
 
-    def bootstrap(self, params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
+    def bootstrap(self, params: Params, target_params: Params, boot: Bootstrap, batch: Transitions, mixed: Mixed,
                   context: Context) -> jax.Array:
         """V(s') = Q_mono_target(s', u') + the ONLINE projector's term at s' and u', without
         gradient, as the write-up's code (`self.weighted_projector(next_states)` under

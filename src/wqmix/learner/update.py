@@ -83,7 +83,7 @@ def _make_loss_and_carry(algo: AlgoConfig, networks: Networks, pieces: Pieces):
         # Targets y from V(s') of the target source (WQMIX: target Q-hat* at u*(s')); a
         # time-limit cut (last filled step, not terminated) bootstraps; TD(lambda) or one step.
         boot = target(params, target_params, agents, d, weighting.needs_greedy_value)
-        next_value = mixer.bootstrap(params, boot, d, mixed, context)  # (T, B, heads)
+        next_value = mixer.bootstrap(params, target_params, boot, d, mixed, context)  # (T, B, heads)
         truncated = losses.time_limit_cuts(d.filled, d.terminated)
         reward, terminated, truncated = (jnp.broadcast_to(x[..., None], q_tot.shape)
                                          for x in (d.reward, d.terminated, truncated))
