@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-MixerName = Literal["qmix", "vdn", "none"]
+MixerName = Literal["qmix", "vdn", "dmaq", "none"]
 WeightingName = Literal["none", "ow", "cw", "greedy-only"]
 ProjectorKind = Literal["none", "state", "state-action"]
 OmegaMode = Literal["constant", "advantage", "learned"]
@@ -68,12 +68,32 @@ class ProjectorConfig:
 
 
 @dataclass(frozen=True)
+class QplexConfig:
+    """QPLEX's duplex dueling mixer (`algo.mixer` "dmaq"; official `qplex.yaml` with `DMAQer` and
+    `DMAQ_SI_Weight`, taken by oxwhirl/wqmix from wjh720/QPLEX). Unused by every other mixer."""
+
+    num_kernel: int = 10
+    """Attention heads of the advantage weights lambda_i(s, u). Default: official (`num_kernel: 10`)."""
+    adv_hypernet_layers: int = 3
+    """Layers of each head's key, agent and action networks, 1 to 3. Default: official
+    (`adv_hypernet_layers: 3`)."""
+    adv_hypernet_embed: int = 64
+    """Width of those networks' hidden layers. Default: official (`adv_hypernet_embed: 64`)."""
+    is_minus_one: bool = True
+    """A_tot = sum_i A_i (lambda_i - 1) (true) or sum_i A_i lambda_i. Default: official
+    (`is_minus_one: True`)."""
+    weighted_head: bool = True
+    """Each utility becomes w_i(s) Q_i + v_i(s) before the sums. Default: official (`weighted_head: True`)."""
+
+
+@dataclass(frozen=True)
 class AlgoConfig:
     """What is learned and how the loss weighs it. `--algo NAME` picks one of `ALGORITHMS`."""
 
     mixer: MixerName = "qmix"
-    """How agent utilities combine into Q_tot: monotonic QMIX mixer, VDN sum, or none
-    (independent learners, IQL). Default: paper (WQMIX projects onto QMIX's monotonic class)."""
+    """How agent utilities combine into Q_tot: monotonic QMIX mixer, VDN sum, QPLEX's duplex
+    dueling mixer (dmaq), or none (independent learners, IQL). Default: paper (WQMIX projects onto
+    QMIX's monotonic class)."""
     central: bool = True
     """Learn the unrestricted central Q-hat* (its own agent RNN + feed-forward mixer) and take
     the targets from its target networks at online QMIX's greedy joint action. Default: paper."""
@@ -112,6 +132,8 @@ class AlgoConfig:
     """The soft update's rate, in (0, 1]. Default: write-up (`tau = 0.005`)."""
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     """The write-up's additive projector (not the paper's); off unless `projector.kind` is set."""
+    qplex: QplexConfig = field(default_factory=QplexConfig)
+    """QPLEX's mixer options; read only with `mixer` "dmaq"."""
 
     @property
     def name(self) -> str:
@@ -159,5 +181,8 @@ ALGORITHMS: dict[str, AlgoConfig] = {
     # ... and its state-action extension (9.1) on the code's settings.
     "projector-qmix-sa": AlgoConfig(**_WRITE_UP_PROJECTOR, weighting="none",
                                     projector=ProjectorConfig(kind="state-action", omega="constant")),
+    # QPLEX (Wang et al., ICLR 2021) as the official repository ships it (`qplex.yaml`: mixer
+    # "dmaq", double Q, its own target networks, the plain TD loss of `dmaq_qatten_learner.py`).
+    "qplex": AlgoConfig(mixer="dmaq", central=False, weighting="none"),
 }
 """The algorithms `--algo` accepts. Defaults of the other fields are shared."""

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Union
 
-from wqmix.config.algorithms import AlgoConfig
+from wqmix.config.algorithms import AlgoConfig, QplexConfig
 from wqmix.config.presets import with_algo, with_env
 from wqmix.config.sections import Config
 from wqmix.config.typecheck import _check_type, field_types, _join, _type_name
@@ -24,16 +24,25 @@ up to float rounding): two runs that differ only in these are the same experimen
 config from before such a field existed matches any value of it (`config_difference`)."""
 
 
+ADDED_SECTIONS: dict[str, Any] = {"algo.qplex": dataclasses.asdict(QplexConfig())}
+"""Config sections added after runs were stored, with the values that learn what those runs
+learned: a stored config without such a section matches a current one that has it at these
+values (`config_difference`)."""
+
+
 def config_difference(stored: Any, current: Any, path: str = "") -> str | None:
     """The dotted path where a stored run's config (JSON, as in config.json) first differs from
     `current` in what is learned; None when they are the same experiment. `COMPUTE_ONLY_FIELDS`
-    are not compared."""
+    are not compared; a section of `ADDED_SECTIONS` that the stored config lacks matches its
+    values there."""
     if path in COMPUTE_ONLY_FIELDS:
         return None
     if isinstance(stored, dict) and isinstance(current, dict):
         for key in sorted(set(stored) | set(current)):
             where = _join(path, key)
             if where in COMPUTE_ONLY_FIELDS:
+                continue
+            if key not in stored and where in ADDED_SECTIONS and current[key] == ADDED_SECTIONS[where]:
                 continue
             if key not in stored or key not in current:
                 return where

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from wqmix.config.algorithms import AlgoConfig, ProjectorConfig
+from wqmix.config.algorithms import AlgoConfig, ProjectorConfig, QplexConfig
 from wqmix.config.sections import Config
 from wqmix.config.typecheck import _check_type, field_types, _join
 from wqmix.envs.registry import ENV_CONFIGS
@@ -56,6 +56,7 @@ def validate(config: Config) -> Config:
     _require(algo.central_loss_coef >= 0, "algo.central_loss_coef", algo.central_loss_coef, "must be >= 0")
     _positive(algo, "algo", "target_update_interval")
     _validate_projector(algo)
+    _validate_qplex(algo)
     if algo.weighting == "cw":  # without Q-hat*, the value of the greedy action is the target mixer's
         _require(algo.mixer != "none", "algo.weighting", algo.weighting,
                  "CW weighting needs a mixer (Q_tot at the greedy joint action): set algo.mixer to 'qmix' or "
@@ -122,6 +123,24 @@ def _validate_projector(algo: AlgoConfig) -> None:
     for name in ("omega_anneal_steps", "last_layer_init", "clip", "lr"):
         value = getattr(p, name)
         _require(value is None or value > 0, f"{path}.{name}", value, "must be > 0, or null for off")
+
+
+def _validate_qplex(algo: AlgoConfig) -> None:
+    q, path = algo.qplex, "algo.qplex"
+    if algo.mixer != "dmaq":  # a QPLEX option set on an algorithm without its mixer
+        for name, default in _field_defaults(QplexConfig).items():
+            if getattr(q, name) != default:
+                raise ConfigError(f"{path}.{name}", getattr(q, name),
+                                  "is a QPLEX option, but algo.mixer is not 'dmaq' (use --algo qplex)")
+        return
+    _require(not algo.central, "algo.central", algo.central,
+             "must be false with algo.mixer 'dmaq' (QPLEX bootstraps from its own target networks)")
+    _require(algo.weighting in ("none", "ow"), "algo.weighting", algo.weighting,
+             "must be 'none' or 'ow' with algo.mixer 'dmaq' (CW reads a target Q_tot at the greedy action that "
+             "QPLEX's target does not give)")
+    _positive(q, path, "num_kernel", "adv_hypernet_embed")
+    _require(q.adv_hypernet_layers in (1, 2, 3), f"{path}.adv_hypernet_layers", q.adv_hypernet_layers,
+             "must be 1, 2 or 3 (official DMAQ_SI_Weight)")
 
 
 def _field_defaults(cls: type) -> dict[str, Any]:
