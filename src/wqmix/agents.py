@@ -10,8 +10,8 @@ import jax.numpy as jnp
 
 from wqmix.config import AlgoConfig, NetworkConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.networks import (AGENT_NETWORKS, CentralMixer, IndependentHeads, OmegaNet, PerAgent, Projector, QMixer,
-                            VDNMixer)
+from wqmix.networks import (AGENT_NETWORKS, CentralMixer, DuelingMixer, IndependentHeads, OmegaNet, PerAgent,
+                            Projector, QMixer, VDNMixer)
 
 Params = dict[str, Any]
 """Parameters by network: "agent", "mixer", with a central estimator "central_agent" and
@@ -47,6 +47,11 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         mixer = QMixer(embed=network.mixer_embed, hypernet_embed=network.hypernet_embed)
     elif algo.mixer == "vdn":
         mixer = VDNMixer()
+    elif algo.mixer == "dmaq":  # QPLEX; hypernet_embed as the official `DMAQer` reads it
+        q = algo.qplex
+        mixer = DuelingMixer(num_actions=spec.num_actions, hypernet_embed=network.hypernet_embed,
+                             adv_hypernet_embed=q.adv_hypernet_embed, adv_hypernet_layers=q.adv_hypernet_layers,
+                             num_kernel=q.num_kernel, weighted_head=q.weighted_head, is_minus_one=q.is_minus_one)
     else:
         mixer = IndependentHeads()
 

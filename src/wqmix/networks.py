@@ -1,5 +1,5 @@
-"""Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, the unrestricted central
-mixer of Q-hat*, and the projector heads and learned omega of the projector write-up. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
+"""Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, QPLEX's dueling mixer, the
+unrestricted central mixer of Q-hat*, and the projector heads and learned omega of the projector write-up. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
 `qmix_central_no_hyper.py`); every layer is initialised as PyTorch's default
 (uniform in +-1/sqrt(fan_in)), as in the official code, so training dynamics match."""
 
@@ -260,6 +260,55 @@ class CentralMixer(nn.Module):
         advantage = Linear(1, name="out")(x)
         v = Linear(1, name="v_out")(nn.relu(Linear(self.hidden, name="v")(state)))
         return advantage + v
+
+
+def _mlp(x: jax.Array, hidden: int, out: int, layers: int, name: str) -> jax.Array:
+    """`layers` Linear layers named `{name}_0` .. with ReLU between them: x -> hidden -> ... -> out."""
+    for j in range(layers - 1):
+        x = nn.relu(Linear(hidden, name=f"{name}_{j}")(x))
+    return Linear(out, name=f"{name}_{layers - 1}")(x)
+
+
+class DuelingMixer(nn.Module):
+    """QPLEX's duplex dueling mixer (official `DMAQer` with `DMAQ_SI_Weight`, from wjh720/QPLEX).
+
+    Each utility becomes Q_i = w_i(s) Q_i + v_i(s) with w_i = |hyper_w_final(s)| + 1e-10
+    (`weighted_head`); V_tot = sum_i Q_i(u_i); A_tot = sum_i (Q_i(u_i) - Q_i(max_q_i)) *
+    (lambda_i(s, u) - 1) (`is_minus_one`), the differences a constant for the gradient, and
+    lambda_i(s, u) = sum_k |key_k(s)| sigmoid(agents_k(s))_i sigmoid(action_k(s, u))_i over
+    `num_kernel` heads of `adv_hypernet_layers` layers. Returns V_tot + A_tot, or V_tot alone
+    without `actions` (the official `is_v=True`)."""
+
+    num_actions: int
+    hypernet_embed: int
+    adv_hypernet_embed: int
+    adv_hypernet_layers: int
+    num_kernel: int
+    weighted_head: bool
+    is_minus_one: bool
+
+    @nn.compact
+    def __call__(self, agent_qs: jax.Array, state: jax.Array, actions: jax.Array | None = None,
+                 max_q: jax.Array | None = None) -> jax.Array:
+        """agent_qs, max_q: (..., n); state: (..., s); actions: (..., n, |U|) one-hot. Returns (..., 1)."""
+        n = agent_qs.shape[-1]
+        w_final = jnp.abs(_mlp(state, self.hypernet_embed, n, 2, "w_final")) + 1e-10
+        v = _mlp(state, self.hypernet_embed, n, 2, "v")
+        head = (lambda q: w_final * q + v) if self.weighted_head else (lambda q: q)
+        v_tot = jnp.sum(head(agent_qs), axis=-1, keepdims=True)
+        if actions is None and self.is_initializing():  # create the advantage's parameters too
+            actions, max_q = jnp.zeros((*agent_qs.shape, self.num_actions)), agent_qs
+        if actions is None:
+            return v_tot
+        data = jnp.concatenate([state, actions.reshape(*actions.shape[:-2], -1)], axis=-1)
+        lam = 0.0
+        for k in range(self.num_kernel):
+            key = jnp.abs(_mlp(state, self.adv_hypernet_embed, 1, self.adv_hypernet_layers, f"key_{k}")) + 1e-10
+            agents = nn.sigmoid(_mlp(state, self.adv_hypernet_embed, n, self.adv_hypernet_layers, f"agents_{k}"))
+            action = nn.sigmoid(_mlp(data, self.adv_hypernet_embed, n, self.adv_hypernet_layers, f"action_{k}"))
+            lam = lam + key * agents * action
+        advantage = jax.lax.stop_gradient(head(agent_qs) - head(max_q))
+        return v_tot + jnp.sum(advantage * (lam - 1.0 if self.is_minus_one else lam), axis=-1, keepdims=True)
 
 
 class Projector(nn.Module):

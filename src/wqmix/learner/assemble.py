@@ -9,13 +9,18 @@ from wqmix.config import AlgoConfig, OptimConfig
 from wqmix.learner.pieces import (Central, GreedyOnly, MixerNetwork, Optimistic, Pieces, TargetNetworks, Unweighted,
                                   Weighting)
 from wqmix.learner.projector import ProjectorMixer
+from wqmix.learner.qplex import DuelingMix
 
 
 def pieces_for(algo: AlgoConfig, networks: Networks) -> Pieces:
     """The factorisation (`algo.mixer`, `algo.projector`), target source (`algo.central`,
     `algo.double_q`) and weighting (`algo.weighting`, `algo.alpha`) of `algo`."""
-    factorisation = (ProjectorMixer(networks, algo.projector) if algo.projector.kind != "none"
-                     else MixerNetwork(networks))
+    if algo.projector.kind != "none":
+        factorisation = ProjectorMixer(networks, algo.projector)
+    elif algo.mixer == "dmaq":
+        factorisation = DuelingMix(networks)
+    else:
+        factorisation = MixerNetwork(networks)
     if algo.central:  # the paper: target Q-hat* at online QMIX's greedy joint action
         target = TargetNetworks(networks, "central_agent", "central_mixer", at_online_greedy=True)
     else:  # the algorithm's own target networks, double Q or at their own argmax (the projector write-up's code)
