@@ -241,7 +241,9 @@ MUTANTS = ["online max at the taken actions", "online max without the availabili
            "target advantage dropped"]
 
 
-@pytest.mark.parametrize("name", MUTANTS)
+# Two in the default suite, every one with `pytest -m slow` (each compiles a learner of its own).
+@pytest.mark.parametrize("name", [name if i < 2 else pytest.param(name, marks=pytest.mark.slow)
+                                  for i, name in enumerate(MUTANTS)])
 def test_each_planted_error_makes_the_comparison_fail(name, episodes):
     mine_batch, official = episodes
     params, target = setup(10, 3)
