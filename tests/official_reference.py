@@ -270,3 +270,22 @@ def random_episodes(rng: np.random.Generator, B: int, T: int, n: int, obs_dim: i
         official["reward"][b, :L, 0] = reward[b, :L]
         official["terminated"][b, L - 1, 0] = terminated[b, L - 1]
     return ours, official
+
+
+# ---- comparing wqmix against a port -------------------------------------------------------------
+
+TOLERANCE = 2e-5  # float32 against float64 (loss) and float32 sums in another order (gradients)
+
+
+def disagreement(ref, mine) -> float:
+    """Largest relative difference of the loss and of any gradient (relative to the largest
+    gradient entry of its parameter). ref: (loss, grads, ...) of a port; mine: (loss, grads)."""
+    import jax  # the ports above need only NumPy
+
+    (ref_loss, ref_grads), (loss, grads) = ref[:2], mine
+    worst = abs(loss - ref_loss) / max(abs(ref_loss), 1e-6)
+    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(ref_grads)
+    for g, r in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
+        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
+        worst = max(worst, float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), 1e-6)))
+    return worst

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import wqmix.learner.update
-from official_reference import NUMPY, Ops, official_loss, random_episodes
+from official_reference import NUMPY, TOLERANCE, Ops, disagreement, official_loss, random_episodes
 from wqmix.action import masked_greedy
 from wqmix.agents import init_params, make_networks
 from wqmix.buffer import Episodes
@@ -89,21 +89,6 @@ def ours(algo_name, batch, pieces=None):
     loss_fn = make_loss(algo, networks, pieces)
     (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, target, batch)
     return float(loss), grads
-
-
-def disagreement(ref, mine) -> float:
-    """Largest relative difference of the loss and of any gradient (relative to the largest
-    gradient entry of its parameter)."""
-    (ref_loss, ref_grads, _), (loss, grads) = ref, mine
-    worst = abs(loss - ref_loss) / max(abs(ref_loss), 1e-6)
-    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(ref_grads)
-    for g, r in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
-        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
-        worst = max(worst, float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), 1e-6)))
-    return worst
-
-
-TOLERANCE = 2e-5  # float32 against float64 (loss) and float32 sums in another order (gradients)
 
 
 @pytest.mark.parametrize("algo_name", ALGOS)

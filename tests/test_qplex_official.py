@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from official_reference import NUMPY, random_episodes
+from official_reference import NUMPY, TOLERANCE, disagreement, random_episodes
 from wqmix.action import masked_greedy
 from wqmix.agents import init_params, make_networks
 from wqmix.buffer import Episodes
@@ -52,21 +52,6 @@ def ours(params, target_params, batch_ours, num_kernel=10, layers=3, pieces=None
     params, target_params = (jax.tree_util.tree_map(jnp.asarray, tree) for tree in (params, target_params))
     (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, target_params, batch)
     return float(loss), grads
-
-
-def disagreement(ref, mine) -> float:
-    """Largest relative difference of the loss and of any gradient (relative to the largest
-    gradient entry of its parameter)."""
-    (ref_loss, ref_grads), (loss, grads) = ref, mine
-    worst = abs(loss - ref_loss) / max(abs(ref_loss), 1e-6)
-    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(ref_grads)
-    for g, r in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
-        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
-        worst = max(worst, float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), 1e-6)))
-    return worst
-
-
-TOLERANCE = 2e-5  # float32 against float64 (loss) and float32 sums in another order (gradients)
 
 
 @pytest.fixture(scope="module")
