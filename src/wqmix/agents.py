@@ -10,8 +10,9 @@ import jax.numpy as jnp
 
 from wqmix.config import AlgoConfig, NetworkConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.networks import (AGENT_NETWORKS, CentralMixer, DuelingMixer, IndependentHeads, OmegaNet, PerAgent,
-                            Projector, QMixer, VDNMixer)
+from wqmix.errors import ConfigError
+from wqmix.networks import (AGENT_NETWORKS, AttentionCentralMixer, AttentionMixer, CentralMixer, DuelingMixer,
+                            IndependentHeads, JointActionNetwork, OmegaNet, PerAgent, Projector, QMixer, VDNMixer)
 
 Params = dict[str, Any]
 """Parameters by network: "agent", "mixer", with a central estimator "central_agent" and
@@ -27,7 +28,7 @@ class Networks(NamedTuple):
     agent: nn.Module  # AgentRNN, MLPAgent, or PerAgent of either (has `.hidden`)
     mixer: nn.Module
     central_agent: nn.Module | None
-    central_mixer: CentralMixer | None
+    central_mixer: CentralMixer | AttentionCentralMixer | None
     projector: Projector | None
     omega: OmegaNet | None
     projector_on_actions: bool  # the state-action extension: Q_proj(s, u)
@@ -52,6 +53,10 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         mixer = DuelingMixer(num_actions=spec.num_actions, hypernet_embed=network.hypernet_embed,
                              adv_hypernet_embed=q.adv_hypernet_embed, adv_hypernet_layers=q.adv_hypernet_layers,
                              num_kernel=q.num_kernel, weighted_head=q.weighted_head, is_minus_one=q.is_minus_one)
+    elif algo.mixer == "qtran":
+        mixer = JointActionNetwork(embed=algo.qtran.embed, network_size=algo.qtran.network_size)
+    elif algo.mixer == "qatten":
+        mixer = _attention_mixer(algo, network, spec)
     else:
         mixer = IndependentHeads()
 
@@ -63,7 +68,11 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
     central_agent = central_mixer = None
     if algo.central:
         central_agent = agent_network(network.central_agent_hidden)
-        central_mixer = CentralMixer(hidden=network.central_mixer_hidden)
+        if algo.central_mixer == "atten":  # official `QMixerCentralAtten`: heads = central_mixing_embed_dim
+            central_mixer = AttentionCentralMixer(hidden=network.central_mixer_hidden,
+                                                  hypernet_embed=network.hypernet_embed)
+        else:
+            central_mixer = CentralMixer(hidden=network.central_mixer_hidden)
     projector = omega = None
     p = algo.projector
     if p.kind != "none":  # width: the write-up's `mixing_hidden_dim`, our mixer_embed
@@ -84,6 +93,18 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
         obs_last_action=network.obs_last_action,
         obs_agent_id=network.obs_agent_id,
     )
+
+
+def _attention_mixer(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> AttentionMixer:
+    q = algo.qatten
+    unit_dim = q.unit_dim if q.unit_dim is not None else spec.state_dim // spec.num_agents
+    if unit_dim < 1 or unit_dim * spec.num_agents > spec.state_dim:
+        raise ConfigError("algo.qatten.unit_dim", q.unit_dim,
+                          f"needs 1 <= unit_dim * agents <= state_dim: the env has {spec.num_agents} agents and "
+                          f"state_dim {spec.state_dim}")
+    return AttentionMixer(n_head=q.n_head, embed=q.embed, hypernet_embed=network.hypernet_embed, unit_dim=unit_dim,
+                          hypernet_layers=q.hypernet_layers, nonlinear=q.nonlinear, weighted_head=q.weighted_head,
+                          state_bias=q.state_bias, mask_dead=q.mask_dead)
 
 
 def agent_inputs(networks: Networks, obs: jax.Array, prev_actions: jax.Array) -> jax.Array:
@@ -107,7 +128,8 @@ def unroll_agents(agent: nn.Module, params: Any, hidden: jax.Array, inputs: jax.
 
     hidden: (B, agents, H); inputs: (T, B, agents, in); resets (T, B) bool or None: the hidden
     state is zeroed before the steps where a new episode starts (packed batches). Returns
-    (hidden (B, agents, H), q (T, B, agents, actions)). A shared network folds the agents into
+    (hidden (B, agents, H), q (T, B, agents, actions)); an agent network with `all_hidden`
+    returns every step's hidden state, (T, B, agents, H). A shared network folds the agents into
     the batch.
     """
     if isinstance(agent, PerAgent):  # its own parameters per agent: the agent axis stays
@@ -116,7 +138,7 @@ def unroll_agents(agent: nn.Module, params: Any, hidden: jax.Array, inputs: jax.
     if resets is not None:  # (T, B) -> (T, B * n), agent axis inner as in the inputs
         resets = jnp.repeat(resets, n, axis=1)
     h, q = agent.apply(params, hidden.reshape(B * n, -1), inputs.reshape(T, B * n, -1), resets)
-    return h.reshape(B, n, -1), q.reshape(T, B, n, -1)
+    return h.reshape(*h.shape[:-2], B, n, -1), q.reshape(T, B, n, -1)
 
 
 def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
@@ -133,9 +155,13 @@ def init_params(networks: Networks, spec: EnvSpec, key: jax.Array) -> Params:
             return agent.init(key, jnp.zeros((1, n, agent.hidden)), jnp.zeros((1, 1, n, in_dim)))
         return agent.init(key, jnp.zeros((1, agent.hidden)), dummy_inputs)
 
+    if isinstance(networks.mixer, JointActionNetwork):  # QTRAN: reads hidden states and one-hot actions
+        mixer_inputs = (dummy_state, jnp.zeros((1, n, networks.agent.hidden)), jnp.zeros((1, n, spec.num_actions)))
+    else:
+        mixer_inputs = (dummy_qs, dummy_state)
     params: Params = {
         "agent": init_agent(networks.agent, keys[0]),
-        "mixer": networks.mixer.init(keys[1], dummy_qs, dummy_state),
+        "mixer": networks.mixer.init(keys[1], *mixer_inputs),
     }
     if networks.central_agent is not None:
         params["central_agent"] = init_agent(networks.central_agent, keys[2])

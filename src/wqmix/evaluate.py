@@ -12,6 +12,7 @@ from wqmix.agents import Params, agent_inputs, unroll_agents
 from wqmix.envs.matrix_game import MatrixGame
 from wqmix.learner import LearnerState
 from wqmix.learner.projector import projector_term
+from wqmix.networks import AttentionMixer, DuelingMixer, JointActionNetwork
 from wqmix.train import RolloutStats, Trainer
 
 
@@ -24,22 +25,36 @@ def greedy_episodes(trainer: Trainer, params: Params, key: jax.Array, num_episod
 
 def first_step_utilities(trainer: Trainer, params: Params, agent_key: str) -> jax.Array:
     """Utilities Q_i(tau_i^0, .) of every agent at the first step of an episode. (agents, actions)"""
+    return _first_step(trainer, params, agent_key)[1]
+
+
+def _first_step(trainer: Trainer, params: Params, agent_key: str) -> tuple[jax.Array, jax.Array]:
+    """(hidden state (agents, H), utilities (agents, actions)) of every agent after the first step."""
     _, timestep = trainer.env.reset(jax.random.key(0))
     agent = getattr(trainer.networks, agent_key)
     inputs = agent_inputs(trainer.networks, timestep.obs, jnp.full((trainer.spec.num_agents,), -1))
     hidden = jnp.zeros((1, trainer.spec.num_agents, agent.hidden))
-    return unroll_agents(agent, params[agent_key], hidden, inputs[None, None])[1][0, 0]
+    hs, q = unroll_agents(agent.clone(all_hidden=True), params[agent_key], hidden, inputs[None, None])
+    return hs[0, 0], q[0, 0]
 
 
 def _joint_table(trainer: Trainer, params: Params, agent_key: str, mixer_key: str) -> jax.Array:
     """Mixed value of every joint action (a0, a1) of a two-agent one-step game. (n, n)"""
-    q = first_step_utilities(trainer, params, agent_key)
+    hidden, q = _first_step(trainer, params, agent_key)
     _, timestep = trainer.env.reset(jax.random.key(0))
     n = q.shape[-1]
-    joint = jnp.stack(jnp.meshgrid(q[0], q[1], indexing="ij"), axis=-1)  # (n, n, 2)
+    actions = jnp.stack(jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij"), axis=-1)  # (n, n, 2)
+    joint = jnp.stack([q[0][actions[..., 0]], q[1][actions[..., 1]]], axis=-1)  # (n, n, 2)
     state = jnp.broadcast_to(timestep.state, (n, n, timestep.state.shape[-1]))
-    mixer = getattr(trainer.networks, mixer_key)
-    return mixer.apply(params[mixer_key], joint, state)[..., 0]
+    mixer, mixer_params = getattr(trainer.networks, mixer_key), params[mixer_key]
+    one_hot = jax.nn.one_hot(actions, n)  # (n, n, 2, n)
+    if isinstance(mixer, DuelingMixer):  # QPLEX: the advantage against each agent's max (all available)
+        return mixer.apply(mixer_params, joint, state, one_hot, jnp.broadcast_to(q.max(-1), joint.shape))[..., 0]
+    if isinstance(mixer, JointActionNetwork):  # QTRAN: Q_jt of the agents' hidden states and actions
+        return mixer.apply(mixer_params, state, jnp.broadcast_to(hidden, (n, n, *hidden.shape)), one_hot)[0][..., 0]
+    if isinstance(mixer, AttentionMixer):  # Qatten: `mask_dead` reads the actions
+        return mixer.apply(mixer_params, joint, state, actions)[..., 0]
+    return mixer.apply(mixer_params, joint, state)[..., 0]
 
 
 def _projector_table(trainer: Trainer, learner: LearnerState, q_mono: jax.Array) -> jax.Array:

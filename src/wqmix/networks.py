@@ -1,7 +1,10 @@
-"""Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, QPLEX's dueling mixer, the
-unrestricted central mixer of Q-hat*, and the projector heads and learned omega of the projector write-up. Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`,
-`qmix_central_no_hyper.py`); every layer is initialised as PyTorch's default
-(uniform in +-1/sqrt(fan_in)), as in the official code, so training dynamics match."""
+"""Networks: the shared agent RNN, the monotonic QMIX mixer, VDN, QPLEX's dueling mixer, QTRAN's
+joint-action network, Qatten's attention mixer, the unrestricted central mixers of Q-hat*
+(feed-forward and attention), and the projector heads and learned omega of the projector write-up.
+Layer shapes follow the official code (`rnn_agent.py`, `qmix.py`, `qmix_central_no_hyper.py`,
+`qmix_central_attention.py`, `qtran.py`, `qatten.py`, `dmaq_general.py`); every layer is
+initialised as PyTorch's default (uniform in +-1/sqrt(fan_in)), as in the official code, so
+training dynamics match."""
 
 from __future__ import annotations
 
@@ -39,12 +42,15 @@ class Linear(nn.Module):
 
     features: int
     kernel_bound: float | None = None
+    use_bias: bool = True  # False: PyTorch's `nn.Linear(..., bias=False)` (Qatten's queries and keys)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         bound = 1.0 / math.sqrt(x.shape[-1])
         kernel_bound = bound if self.kernel_bound is None else self.kernel_bound
         kernel = self.param("kernel", _uniform(kernel_bound), (x.shape[-1], self.features))
+        if not self.use_bias:
+            return x @ kernel
         bias = self.param("bias", _uniform(bound), (self.features,))
         return x @ kernel + bias
 
@@ -59,13 +65,14 @@ class AgentRNN(nn.Module):
 
     hidden: int
     num_actions: int
+    all_hidden: bool = False  # return every step's hidden state h_1..h_T, not only h_T (QTRAN reads them)
 
     @nn.compact
     def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
                  ) -> tuple[jax.Array, jax.Array]:
         """h0: (B, H); inputs: (T, B, in); resets (T, B) bool or None: where true the hidden
         state is zeroed before that step (a new episode starts there, in packed batches).
-        Returns (h_T (B, H), q (T, B, |U|))."""
+        Returns (h_T (B, H), q (T, B, |U|)); with `all_hidden`, (h_1..h_T (T, B, H), q)."""
         H = self.hidden
         w_1, b_1 = LinearWeights(inputs.shape[-1], H, name="fc1")()
         bound = 1.0 / math.sqrt(H)
@@ -76,7 +83,7 @@ class AgentRNN(nn.Module):
         keep = None if resets is None else (~resets)[..., None].astype(inputs.dtype)
         hs = rnn_sequence(h0, inputs, w_1, b_1, w_i, b_i, w_h, b_h, keep)
         w_2, b_2 = LinearWeights(H, self.num_actions, name="fc2")()
-        return hs[-1], hs @ w_2 + b_2
+        return hs if self.all_hidden else hs[-1], hs @ w_2 + b_2
 
 
 class MLPAgent(nn.Module):
@@ -86,13 +93,16 @@ class MLPAgent(nn.Module):
 
     hidden: int
     num_actions: int
+    all_hidden: bool = False  # return the hidden layer at every step (T, B, H) in place of h0
 
     @nn.compact
     def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
                  ) -> tuple[jax.Array, jax.Array]:
-        """h0: (B, H); inputs: (T, B, in); resets unused (no memory). Returns (h0, q (T, B, |U|))."""
+        """h0: (B, H); inputs: (T, B, in); resets unused (no memory). Returns (h0, q (T, B, |U|));
+        with `all_hidden`, (ReLU(fc1(inputs)) (T, B, H), q)."""
         del resets
-        return h0, Linear(self.num_actions, name="fc2")(nn.relu(Linear(self.hidden, name="fc1")(inputs)))
+        x = nn.relu(Linear(self.hidden, name="fc1")(inputs))
+        return x if self.all_hidden else h0, Linear(self.num_actions, name="fc2")(x)
 
 
 AGENT_NETWORKS: dict[str, type[nn.Module]] = {"rnn": AgentRNN, "mlp": MLPAgent}
@@ -106,14 +116,16 @@ class PerAgent(nn.Module):
     kind: str
     hidden: int
     num_actions: int
+    all_hidden: bool = False  # every step's hidden state, (T, B, agents, H), in place of the last
 
     @nn.compact
     def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
                  ) -> tuple[jax.Array, jax.Array]:
         """resets (T, B) bool or None, shared by the agents."""
-        per_agent = nn.vmap(AGENT_NETWORKS[self.kind], in_axes=(1, 2, None), out_axes=(1, 2),
+        per_agent = nn.vmap(AGENT_NETWORKS[self.kind], in_axes=(1, 2, None), out_axes=(2 if self.all_hidden else 1, 2),
                             variable_axes={"params": 0}, split_rngs={"params": True})
-        return per_agent(hidden=self.hidden, num_actions=self.num_actions, name="agents")(h0, inputs, resets)
+        return per_agent(hidden=self.hidden, num_actions=self.num_actions, all_hidden=self.all_hidden,
+                         name="agents")(h0, inputs, resets)
 
 
 def _gru_input_projections(x: jax.Array, w_i: jax.Array, b_i: jax.Array) -> tuple[jax.Array, ...]:
@@ -309,6 +321,106 @@ class DuelingMixer(nn.Module):
             lam = lam + key * agents * action
         advantage = jax.lax.stop_gradient(head(agent_qs) - head(max_q))
         return v_tot + jnp.sum(advantage * (lam - 1.0 if self.is_minus_one else lam), axis=-1, keepdims=True)
+
+
+class JointActionNetwork(nn.Module):
+    """QTRAN's joint-action value Q_jt(s, u) and state value V_jt(s) (official `QTranBase` with
+    `qtran_arch: qtran_paper`). Each agent's (hidden state, one-hot action) goes through the
+    action encoding Linear(H + |U| -> H + |U|) -> ReLU -> Linear(-> H + |U|); the encodings are
+    summed over agents and Q_jt reads [s || sum]. Q_jt and V_jt are MLPs of width `embed` with two
+    hidden layers (`network_size` "small") or three ("big"). Not monotonic."""
+
+    embed: int
+    network_size: str = "small"
+
+    @nn.compact
+    def __call__(self, state: jax.Array, hidden: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """state: (..., s); hidden: (..., n, H); actions: (..., n, |U|) one-hot.
+        Returns (Q_jt (..., 1), V_jt (..., 1))."""
+        layers = 3 if self.network_size == "small" else 4
+        pairs = jnp.concatenate([hidden, actions], axis=-1)
+        width = pairs.shape[-1]
+        encoding = Linear(width, name="encoding_1")(nn.relu(Linear(width, name="encoding_0")(pairs)))
+        q = _mlp(jnp.concatenate([state, encoding.sum(axis=-2)], axis=-1), self.embed, 1, layers, "q")
+        return q, _mlp(state, self.embed, 1, layers, "v")
+
+
+class AttentionMixer(nn.Module):
+    """Qatten's mixer (official `QattenMixer`, from wjh720/QPLEX): Q_tot = sum_h w_h(s) sum_i
+    lambda_{h,i} Q_i + V(s), lambda_h = softmax_i(query_h(s) . key_h(e_i) / sqrt(embed)) where e_i
+    are agent i's own features, the first `unit_dim` * n entries of the state (with Q_i appended,
+    `nonlinear`). query_h: Linear(s -> embed), no bias (`hypernet_layers` 1) or Linear(s ->
+    hypernet_embed) -> ReLU -> Linear(-> embed), no bias (2); key_h: Linear(-> embed), no bias;
+    w_h = |w_head(s)| (`weighted_head`, else 1); V(s): Linear(s -> embed) -> ReLU -> Linear(-> 1)
+    (`state_bias`, else 0). `mask_dead`: an agent whose action is 0 gets no attention (the
+    official code's convention that action 0 is a dead unit's no-op)."""
+
+    n_head: int
+    embed: int
+    hypernet_embed: int
+    unit_dim: int
+    hypernet_layers: int = 1
+    nonlinear: bool = False
+    weighted_head: bool = False
+    state_bias: bool = True
+    mask_dead: bool = False
+
+    @nn.compact
+    def __call__(self, agent_qs: jax.Array, state: jax.Array, actions: jax.Array | None = None,
+                 with_attention: bool = False):
+        """agent_qs: (..., n); state: (..., s); actions: (..., n) int, read with `mask_dead`.
+        Returns Q_tot (..., 1); `with_attention`: (Q_tot, logits (..., heads, n) before scaling,
+        weights (..., heads, n))."""
+        n = agent_qs.shape[-1]
+        units = state[..., :self.unit_dim * n].reshape(*state.shape[:-1], n, self.unit_dim)  # (..., n, unit)
+        if self.nonlinear:
+            units = jnp.concatenate([units, agent_qs[..., None]], axis=-1)
+        logits, weights, head_qs = [], [], []
+        for h in range(self.n_head):
+            if self.hypernet_layers == 1:
+                query = Linear(self.embed, use_bias=False, name=f"query_{h}_0")(state)
+            else:
+                query = nn.relu(Linear(self.hypernet_embed, name=f"query_{h}_0")(state))
+                query = Linear(self.embed, use_bias=False, name=f"query_{h}_1")(query)
+            keys = Linear(self.embed, use_bias=False, name=f"key_{h}")(units)  # (..., n, embed)
+            logit = jnp.einsum("...e,...ne->...n", query, keys)
+            scaled = logit / math.sqrt(self.embed)
+            if self.mask_dead and not self.is_initializing():
+                scaled = jnp.where(actions == 0, -99999999.0, scaled)
+            weight = jax.nn.softmax(scaled, axis=-1)
+            logits.append(logit)
+            weights.append(weight)
+            head_qs.append(jnp.sum(agent_qs * weight, axis=-1))
+        head_qs = jnp.stack(head_qs, axis=-1)  # (..., heads)
+        if self.weighted_head:
+            w_head = jnp.abs(_mlp(state, self.hypernet_embed, self.n_head, self.hypernet_layers, "w_head"))
+            head_qs = w_head * head_qs
+        q_tot = jnp.sum(head_qs, axis=-1, keepdims=True)
+        if self.state_bias:
+            q_tot = q_tot + _mlp(state, self.embed, 1, 2, "v")
+        if with_attention:
+            return q_tot, jnp.stack(logits, axis=-2), jnp.stack(weights, axis=-2)
+        return q_tot
+
+
+class AttentionCentralMixer(nn.Module):
+    """The attention variant of the central Q-hat*'s mixer (official `QMixerCentralAtten`,
+    `central_mixer: "atten"`): softmax over agents of atten(s) = Linear(s -> hypernet_embed) ->
+    ReLU -> Linear(-> n * hidden) gives `hidden` attention heads; each head's attention-weighted
+    sum of the utilities feeds Linear(hidden -> hidden) -> ReLU -> Linear(-> hidden) -> ReLU ->
+    Linear(-> 1), plus V(s): Linear(s -> hidden) -> ReLU -> Linear(-> 1). Not monotonic."""
+
+    hidden: int
+    hypernet_embed: int
+
+    @nn.compact
+    def __call__(self, agent_qs: jax.Array, state: jax.Array) -> jax.Array:
+        """agent_qs: (..., n); state: (..., s). Returns (..., 1)."""
+        n = agent_qs.shape[-1]
+        attention = _mlp(state, self.hypernet_embed, n * self.hidden, 2, "atten")
+        attention = jax.nn.softmax(attention.reshape(*state.shape[:-1], n, self.hidden), axis=-2)  # over agents
+        heads = jnp.einsum("...n,...nh->...h", agent_qs, attention)
+        return _mlp(heads, self.hidden, 1, 3, "net") + _mlp(state, self.hidden, 1, 2, "v")
 
 
 class Projector(nn.Module):

@@ -55,9 +55,17 @@ def unroll_episodes(agent, params, inputs: jax.Array, starts: jax.Array | None =
     """Utilities of an agent network run over whole stored episodes from a zero hidden state
     (zeroed again where `starts`, (T+1, B) bool, marks a packed episode's first step).
     inputs (T+1, B, agents, in) -> (T+1, B, agents, actions)."""
+    return unroll_with_hidden(agent, params, inputs, starts)[1]
+
+
+def unroll_with_hidden(agent, params, inputs: jax.Array, starts: jax.Array | None = None
+                       ) -> tuple[jax.Array, jax.Array]:
+    """As `unroll_episodes`, with the hidden state after every step (the RNN's h_t, the MLP
+    agent's hidden layer): ((T+1, B, agents, H), (T+1, B, agents, actions)). Costs nothing when
+    the hidden states are not read: the compiled update drops what it does not use."""
     B, n = inputs.shape[1], inputs.shape[2]
     hidden = jnp.zeros((B, n, agent.hidden))
-    return unroll_agents(agent, params, hidden, inputs, starts)[1]
+    return unroll_agents(agent.clone(all_hidden=True), params, hidden, inputs, starts)
 
 
 # ---- what the pieces read ---------------------------------------------------------------------
@@ -94,6 +102,7 @@ class Agents:
     utilities: jax.Array  # (T+1, B, agents, actions)
     greedy: jax.Array  # (T+1, B, agents) int: the masked argmax u*(s), no gradient
     chosen: jax.Array  # (T, B, agents): utilities of the taken actions, 0 for departed agents
+    hidden: jax.Array  # (T+1, B, agents, H): the agent network's hidden state after each step
 
 
 @dataclass(frozen=True)
@@ -119,9 +128,11 @@ class Mixed:
 class Bootstrap:
     """The target networks' side of the targets."""
 
-    next_value: jax.Array  # (T, B, heads): V(s_{t+1}) = Q_target(s_{t+1}, u'), no gradient
+    next_value: jax.Array | None  # (T, B, heads): V(s_{t+1}) = Q_target(s_{t+1}, u'), no gradient;
+    # None where the factorisation values s' itself (`TargetNetworks.mixes` false)
     greedy_value: jax.Array | None  # (T, B, heads): Q_target(s_t, u*(s_t)), when the weighting reads it
     utilities: jax.Array  # (T+1, B, agents, actions): the target agents' utilities
+    hidden: jax.Array  # (T+1, B, agents, H): the target agents' hidden states
     actions: jax.Array  # (T+1, B, agents): the joint action u' bootstrapped at
     mix: Callable[[jax.Array, jax.Array], jax.Array]  # the target mixer: (chosen (..., agents), s) -> (..., heads)
 
@@ -202,22 +213,25 @@ class TargetNetworks:
     agent: str = "central_agent"
     mixer: str = "central_mixer"
     at_online_greedy: bool = True
+    mixes: bool = True  # False: the factorisation's `bootstrap` runs the target mixer itself (QTRAN, Qatten)
 
     def __call__(self, params: Params, target_params: Params, agents: Agents, batch: Transitions,
                  with_greedy_value: bool) -> Bootstrap:
-        utilities = unroll_episodes(getattr(self.networks, self.agent), target_params[self.agent], batch.inputs,
-                                    batch.starts)
+        hidden, utilities = unroll_with_hidden(getattr(self.networks, self.agent), target_params[self.agent],
+                                               batch.inputs, batch.starts)
         actions = agents.greedy if self.at_online_greedy else masked_greedy(utilities, batch.avail)
         chosen = jnp.where(batch.alive, pick(utilities, actions), 0.0)  # (T+1, B, agents)
         def mix(qs, s):
             return getattr(self.networks, self.mixer).apply(target_params[self.mixer], qs, s)
-        if with_greedy_value:  # one pass over s_0 .. s_T serves both
+        if not self.mixes:
+            next_value = greedy_value = None
+        elif with_greedy_value:  # one pass over s_0 .. s_T serves both
             values = mix(chosen, batch.state)  # (T+1, B, heads)
             next_value, greedy_value = values[1:], values[:-1]
         else:  # the mixer only where it is needed: s_1 .. s_T
             next_value, greedy_value = mix(chosen[1:], batch.state[1:]), None
         return Bootstrap(next_value=next_value, greedy_value=greedy_value, utilities=utilities, actions=actions,
-                         mix=mix)
+                         mix=mix, hidden=hidden)
 
 
 @dataclass(frozen=True)

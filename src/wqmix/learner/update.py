@@ -18,7 +18,7 @@ from wqmix.agents import Networks, Params
 from wqmix.buffer import Episodes
 from wqmix.config import AlgoConfig
 from wqmix.learner.assemble import pieces_for
-from wqmix.learner.pieces import Agents, Context, Pieces, Transitions, pick, unroll_episodes
+from wqmix.learner.pieces import Agents, Context, Pieces, Transitions, pick, unroll_episodes, unroll_with_hidden
 
 
 @struct.dataclass
@@ -70,9 +70,10 @@ def _make_loss_and_carry(algo: AlgoConfig, networks: Networks, pieces: Pieces):
         context = Context(steps=steps, carry=mixer.init_carry() if not carry else carry, key=key)
 
         # Online utilities (QMIX's, VDN's, IQL's agents); their greedy joint action u*(s); Q_tot(s, u).
-        q = unroll_episodes(networks.agent, params["agent"], d.inputs, d.starts)  # (T+1, B, agents, actions)
+        hidden, q = unroll_with_hidden(networks.agent, params["agent"], d.inputs, d.starts)  # (T+1, B, agents, .)
         greedy = masked_greedy(jax.lax.stop_gradient(q), d.avail)  # (T+1, B, agents)
-        agents = Agents(utilities=q, greedy=greedy, chosen=jnp.where(d.alive[:-1], pick(q[:-1], d.actions), 0.0))
+        agents = Agents(utilities=q, greedy=greedy, chosen=jnp.where(d.alive[:-1], pick(q[:-1], d.actions), 0.0),
+                        hidden=hidden)
         mixed = mixer.mix(params, agents, d, context)
         q_tot = mixed.q_tot  # (T, B, heads)
         heads = q_tot.shape[-1]
