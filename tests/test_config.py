@@ -38,7 +38,7 @@ def error_of(argv):
         (["--train.buffer-size", "16"], "train.buffer_size", "must be >= train.batch_size (32)"),
         (["--optim.lr", "0"], "optim.lr", "must be > 0"),
         (["--optim.name", "sgd"], "optim.name", "must be one of 'rmsprop', 'adam'"),
-        (["--algo.mixer", "qtran"], "algo.mixer", "must be one of 'qmix', 'vdn', 'dmaq', 'none'"),
+        (["--algo.mixer", "qmix2"], "algo.mixer", "must be one of 'qmix', 'vdn', 'dmaq', 'qtran', 'qatten', 'none'"),
         (["--algo", "iql", "--algo.weighting", "cw"], "algo.weighting", "CW weighting needs a mixer"),
         (["--algo", "iql", "--algo.central", "true"], "algo.central", "needs a mixer"),
         (["--algo", "ow-qmix", "--algo.central-loss-coef", "0"], "algo.central_loss_coef", "must be > 0"),

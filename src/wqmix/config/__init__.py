@@ -34,7 +34,9 @@ from wqmix.config.algorithms import (
     OmegaMode,
     ProjectorConfig,
     ProjectorKind,
+    QattenConfig,
     QplexConfig,
+    QtranConfig,
     WeightingName,
 )
 from wqmix.config.parsing import (
@@ -71,7 +73,7 @@ __all__ = [
     "ALGORITHMS", "ALGORITHM_OPTIM", "ALGORITHM_SETTINGS", "AlgoConfig", "COMPUTE_ONLY_FIELDS", "Config",
     "ConfigError", "DEFINING_FIELDS", "ENV_PRESETS", "ExplorationConfig", "LogConfig", "MixerName",
     "NetworkConfig", "OFFICIAL_TESTS", "OmegaMode", "OptimConfig", "PREDATOR_PREY_PACKED_ROWS", "PRESETS",
-    "ProjectorConfig", "ProjectorKind", "QplexConfig", "TrainConfig", "WeightingName", "apply_override", "config_difference",
+    "ProjectorConfig", "ProjectorKind", "QattenConfig", "QplexConfig", "QtranConfig", "TrainConfig", "WeightingName", "apply_override", "config_difference",
     "env_default", "field_types", "from_dict", "matrix_game_paper", "official_defaults", "predator_prey_fast",
     "predator_prey_paper", "preset", "read_config_file", "resolve_config", "to_dict", "validate", "with_algo",
     "with_env", "with_fields",

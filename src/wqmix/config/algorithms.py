@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-MixerName = Literal["qmix", "vdn", "dmaq", "none"]
+MixerName = Literal["qmix", "vdn", "dmaq", "qtran", "qatten", "none"]
 WeightingName = Literal["none", "ow", "cw", "greedy-only"]
 ProjectorKind = Literal["none", "state", "state-action"]
 OmegaMode = Literal["constant", "advantage", "learned"]
@@ -87,6 +87,54 @@ class QplexConfig:
 
 
 @dataclass(frozen=True)
+class QtranConfig:
+    """QTRAN-base (`algo.mixer` "qtran"; official `qtran.yaml`: mixer `qtran_base`, `qtran_arch:
+    qtran_paper`, learner `qtran_learner.py`). Unused by every other mixer."""
+
+    embed: int = 64
+    """Width of the joint-action network Q_jt and of V_jt. Default: official (`mixing_embed_dim: 64`)."""
+    network_size: Literal["small", "big"] = "small"
+    """Two hidden layers in Q_jt and V_jt (small) or three (big). Default: official (`network_size: small`)."""
+    opt_loss: float = 1.0
+    """Coefficient of L_opt = (sum_i max Q_i - Q_jt(s, u*) + V_jt(s))^2. Default: official (`opt_loss: 1`)."""
+    nopt_min_loss: float = 0.1
+    """Coefficient of L_nopt = min(sum_i Q_i(u_i) - Q_jt(s, u) + V_jt(s), 0)^2. Default: official
+    (`nopt_min_loss: 0.1`)."""
+
+
+@dataclass(frozen=True)
+class QattenConfig:
+    """Qatten's attention mixer (`algo.mixer` "qatten"; official `QattenMixer` with
+    `qatten_learner.py`). The repository registers it with no config file; every default is the
+    Qatten block of the QPLEX authors' `qplex_qatten_sc2.yaml` (wjh720/QPLEX, the source of the
+    repository's Qatten code) unless it says otherwise. Unused by every other mixer."""
+
+    n_head: int = 4
+    """Attention heads. Default: `n_head: 4`."""
+    embed: int = 32
+    """Width of the queries and keys and of V(s). Default: `mixing_embed_dim: 32`."""
+    attend_reg_coef: float = 0.001
+    """Coefficient of the attention-logit regulariser, coef * sum_h mean(logit_h^2). Default:
+    `attend_reg_coef: 0.001`."""
+    hypernet_layers: int = 1
+    """Layers of each query network and of the head weights, 1 or 2 (width `network.hypernet_embed`).
+    Default: the mixer's own (`getattr(args, "hypernet_layers", 1)`; the config sets none)."""
+    nonlinear: bool = False
+    """Append Q_i to agent i's key input. Default: `nonlinear: False`."""
+    weighted_head: bool = False
+    """Weigh the heads by |w(s)| (else sum them). Default: `weighted_head: False`."""
+    state_bias: bool = True
+    """Add V(s). Default: `state_bias: True`."""
+    mask_dead: bool = False
+    """No attention on agents whose action is 0 (the official code's SMAC convention: a dead
+    unit's only action, no-op, is 0). Default: `mask_dead: False`."""
+    unit_dim: int | None = None
+    """Agent i's own features for its key: state entries [i * unit_dim, (i + 1) * unit_dim) (the
+    official `unit_dim`, which SMAC gives as its per-ally state features). None: state_dim //
+    agents (ours; the envs here do not declare one)."""
+
+
+@dataclass(frozen=True)
 class AlgoConfig:
     """What is learned and how the loss weighs it. `--algo NAME` picks one of `ALGORITHMS`."""
 
@@ -97,6 +145,11 @@ class AlgoConfig:
     central: bool = True
     """Learn the unrestricted central Q-hat* (its own agent RNN + feed-forward mixer) and take
     the targets from its target networks at online QMIX's greedy joint action. Default: paper."""
+    central_mixer: Literal["ff", "atten"] = "ff"
+    """Q-hat*'s mixer: feed-forward (official `QMixerCentralFF`) or attention over agents (official
+    `QMixerCentralAtten`, `central_mixer: "atten"`, which the official README used for corridor;
+    its code runs only with `central_action_embed: 1`, the only value here). Default: official
+    (`central_mixer: "ff"` in `ow_qmix.yaml` and `cw_qmix.yaml`)."""
     weighting: WeightingName = "ow"
     """Weight of each squared TD error in the QMIX loss: none (w = 1), OW (optimistic:
     w = 1 where Q_tot < y, else alpha), CW (central: w = 1 where the action is the greedy one
@@ -134,6 +187,10 @@ class AlgoConfig:
     """The write-up's additive projector (not the paper's); off unless `projector.kind` is set."""
     qplex: QplexConfig = field(default_factory=QplexConfig)
     """QPLEX's mixer options; read only with `mixer` "dmaq"."""
+    qtran: QtranConfig = field(default_factory=QtranConfig)
+    """QTRAN's network and loss options; read only with `mixer` "qtran"."""
+    qatten: QattenConfig = field(default_factory=QattenConfig)
+    """Qatten's mixer options; read only with `mixer` "qatten"."""
 
     @property
     def name(self) -> str:
@@ -151,7 +208,7 @@ class AlgoConfig:
                 self.projector.kind, self.projector.omega)
 
 
-DEFINING_FIELDS = ("mixer", "central", "weighting", "double_q", "target_update", "projector")
+DEFINING_FIELDS = ("mixer", "central", "central_mixer", "weighting", "double_q", "target_update", "projector")
 """The fields `--algo NAME` sets (the whole projector section included), with the preset
 optimiser (`ALGORITHM_OPTIM`) and official settings (`ALGORITHM_SETTINGS`); the other shared
 ones (gamma, ...) are kept."""
@@ -184,5 +241,14 @@ ALGORITHMS: dict[str, AlgoConfig] = {
     # QPLEX (Wang et al., ICLR 2021) as the official repository ships it (`qplex.yaml`: mixer
     # "dmaq", double Q, its own target networks, the plain TD loss of `dmaq_qatten_learner.py`).
     "qplex": AlgoConfig(mixer="dmaq", central=False, weighting="none"),
+    # QTRAN-base (Son et al., ICML 2019) as `qtran.yaml` configures it: its own target networks,
+    # double Q, L_td + opt_loss * L_opt + nopt_min_loss * L_nopt.
+    "qtran": AlgoConfig(mixer="qtran", central=False, weighting="none"),
+    # Qatten (Yang et al., 2020) with `qatten_learner.py`: double Q (as every value-based config
+    # of the repository), the TD loss plus the attention regulariser.
+    "qatten": AlgoConfig(mixer="qatten", central=False, weighting="none"),
+    # OW- and CW-QMIX with the attention central mixer (`central_mixer: "atten"`).
+    "ow-qmix-atten": AlgoConfig(mixer="qmix", central=True, central_mixer="atten", weighting="ow"),
+    "cw-qmix-atten": AlgoConfig(mixer="qmix", central=True, central_mixer="atten", weighting="cw"),
 }
 """The algorithms `--algo` accepts. Defaults of the other fields are shared."""

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Union
 
-from wqmix.config.algorithms import AlgoConfig, QplexConfig
+from wqmix.config.algorithms import AlgoConfig, QattenConfig, QplexConfig, QtranConfig
 from wqmix.config.presets import with_algo, with_env
 from wqmix.config.sections import Config
 from wqmix.config.typecheck import _check_type, field_types, _join, _type_name
@@ -24,8 +24,11 @@ up to float rounding): two runs that differ only in these are the same experimen
 config from before such a field existed matches any value of it (`config_difference`)."""
 
 
-ADDED_SECTIONS: dict[str, Any] = {"algo.qplex": dataclasses.asdict(QplexConfig())}
-"""Config sections added after runs were stored, with the values that learn what those runs
+ADDED_SECTIONS: dict[str, Any] = {"algo.qplex": dataclasses.asdict(QplexConfig()),
+                                  "algo.qtran": dataclasses.asdict(QtranConfig()),
+                                  "algo.qatten": dataclasses.asdict(QattenConfig()),
+                                  "algo.central_mixer": "ff"}
+"""Config sections (and fields) added after runs were stored, with the values that learn what those runs
 learned: a stored config without such a section matches a current one that has it at these
 values (`config_difference`)."""
 

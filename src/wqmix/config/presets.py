@@ -25,11 +25,13 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "ow-qmix-no-central": {"algo.alpha": 0.5},
     "cw-qmix-no-central": {"algo.alpha": 0.5},
     "iql": {"exploration.epsilon_anneal_steps": 20_000},
+    "qatten": {"train.packed_rows": ()},
 }
 """Settings the official configs give an algorithm, which `--algo NAME` sets (later overrides
 win): the ablation's alpha 0.5 (official `qmix_w.yaml`, `w: 0.5`) and IQL's epsilon anneal over
 20k steps (official `iql_smac.yaml`; in the official code the algorithm's file overrides the
-environment's). Every other algorithm gets alpha 0.1 (official `ow_qmix.yaml`, `cw_qmix.yaml`)
+environment's). Qatten's batches are not packed (its regulariser averages over padded rows, as
+the official code's does). Every other algorithm gets alpha 0.1 (official `ow_qmix.yaml`, `cw_qmix.yaml`)
 and keeps the anneal of its preset."""
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from wqmix.config.algorithms import AlgoConfig, ProjectorConfig, QplexConfig
+from wqmix.config.algorithms import AlgoConfig, ProjectorConfig, QattenConfig, QplexConfig, QtranConfig
 from wqmix.config.sections import Config
 from wqmix.config.typecheck import _check_type, field_types, _join
 from wqmix.envs.registry import ENV_CONFIGS
@@ -57,6 +57,11 @@ def validate(config: Config) -> Config:
     _positive(algo, "algo", "target_update_interval")
     _validate_projector(algo)
     _validate_qplex(algo)
+    _validate_qtran(algo)
+    _validate_qatten(algo, config.train.packed_rows)
+    if algo.central_mixer != "ff":
+        _require(algo.central, "algo.central_mixer", algo.central_mixer,
+                 "is Q-hat*'s mixer, but algo.central is false (use --algo ow-qmix-atten or cw-qmix-atten)")
     if algo.weighting == "cw":  # without Q-hat*, the value of the greedy action is the target mixer's
         _require(algo.mixer != "none", "algo.weighting", algo.weighting,
                  "CW weighting needs a mixer (Q_tot at the greedy joint action): set algo.mixer to 'qmix' or "
@@ -127,11 +132,7 @@ def _validate_projector(algo: AlgoConfig) -> None:
 
 def _validate_qplex(algo: AlgoConfig) -> None:
     q, path = algo.qplex, "algo.qplex"
-    if algo.mixer != "dmaq":  # a QPLEX option set on an algorithm without its mixer
-        for name, default in _field_defaults(QplexConfig).items():
-            if getattr(q, name) != default:
-                raise ConfigError(f"{path}.{name}", getattr(q, name),
-                                  "is a QPLEX option, but algo.mixer is not 'dmaq' (use --algo qplex)")
+    if not _refuse_options_without_mixer(algo, "qplex", QplexConfig, "dmaq", "QPLEX"):
         return
     _require(not algo.central, "algo.central", algo.central,
              "must be false with algo.mixer 'dmaq' (QPLEX bootstraps from its own target networks)")
@@ -141,6 +142,52 @@ def _validate_qplex(algo: AlgoConfig) -> None:
     _positive(q, path, "num_kernel", "adv_hypernet_embed")
     _require(q.adv_hypernet_layers in (1, 2, 3), f"{path}.adv_hypernet_layers", q.adv_hypernet_layers,
              "must be 1, 2 or 3 (official DMAQ_SI_Weight)")
+
+
+def _refuse_options_without_mixer(algo: AlgoConfig, section: str, cls: type, mixer: str, algo_name: str) -> bool:
+    """Raise if an option of `section` (`cls`) differs from its default while `algo.mixer` is not
+    `mixer`; return whether the mixer is in use."""
+    if algo.mixer == mixer:
+        return True
+    for name, default in _field_defaults(cls).items():
+        value = getattr(getattr(algo, section), name)
+        if value != default:
+            raise ConfigError(f"algo.{section}.{name}", value,
+                              f"is a {algo_name} option, but algo.mixer is not '{mixer}' (use --algo {section})")
+    return False
+
+
+def _own_targets_only(algo: AlgoConfig, name: str) -> None:
+    """The factorisations that bootstrap from their own target networks with the plain TD loss."""
+    _require(not algo.central, "algo.central", algo.central,
+             f"must be false with algo.mixer '{algo.mixer}' ({name} bootstraps from its own target networks)")
+    _require(algo.weighting == "none", "algo.weighting", algo.weighting,
+             f"must be 'none' with algo.mixer '{algo.mixer}' ({name}'s loss is unweighted)")
+
+
+def _validate_qtran(algo: AlgoConfig) -> None:
+    if not _refuse_options_without_mixer(algo, "qtran", QtranConfig, "qtran", "QTRAN"):
+        return
+    _own_targets_only(algo, "QTRAN")
+    _positive(algo.qtran, "algo.qtran", "embed")
+    for name in ("opt_loss", "nopt_min_loss"):
+        _require(getattr(algo.qtran, name) >= 0, f"algo.qtran.{name}", getattr(algo.qtran, name), "must be >= 0")
+
+
+def _validate_qatten(algo: AlgoConfig, packed_rows: tuple[int, ...]) -> None:
+    if not _refuse_options_without_mixer(algo, "qatten", QattenConfig, "qatten", "Qatten"):
+        return
+    q = algo.qatten
+    _own_targets_only(algo, "Qatten")
+    _positive(q, "algo.qatten", "n_head", "embed")
+    _require(q.attend_reg_coef >= 0, "algo.qatten.attend_reg_coef", q.attend_reg_coef, "must be >= 0")
+    _require(q.hypernet_layers in (1, 2), "algo.qatten.hypernet_layers", q.hypernet_layers,
+             "must be 1 or 2 (official QattenMixer)")
+    _require(q.unit_dim is None or q.unit_dim > 0, "algo.qatten.unit_dim", q.unit_dim,
+             "must be > 0, or null for state_dim // agents")
+    _require(not packed_rows, "train.packed_rows", list(packed_rows),
+             "must be [] with algo.mixer 'qatten' (its attention regulariser averages over the batch's "
+             "padded rows, as the official code does, so packing episodes into rows would change the loss)")
 
 
 def _field_defaults(cls: type) -> dict[str, Any]:
