@@ -9,7 +9,9 @@ from wqmix.config import AlgoConfig, OptimConfig
 from wqmix.learner.pieces import (Central, GreedyOnly, MixerNetwork, Optimistic, Pieces, TargetNetworks, Unweighted,
                                   Weighting)
 from wqmix.learner.projector import ProjectorMixer
+from wqmix.learner.qatten import AttentionMix
 from wqmix.learner.qplex import DuelingMix
+from wqmix.learner.qtran import JointActionValue
 
 
 def pieces_for(algo: AlgoConfig, networks: Networks) -> Pieces:
@@ -19,12 +21,18 @@ def pieces_for(algo: AlgoConfig, networks: Networks) -> Pieces:
         factorisation = ProjectorMixer(networks, algo.projector)
     elif algo.mixer == "dmaq":
         factorisation = DuelingMix(networks)
+    elif algo.mixer == "qtran":
+        factorisation = JointActionValue(networks, algo.qtran)
+    elif algo.mixer == "qatten":
+        factorisation = AttentionMix(networks, algo.qatten)
     else:
         factorisation = MixerNetwork(networks)
     if algo.central:  # the paper: target Q-hat* at online QMIX's greedy joint action
         target = TargetNetworks(networks, "central_agent", "central_mixer", at_online_greedy=True)
     else:  # the algorithm's own target networks, double Q or at their own argmax (the projector write-up's code)
-        target = TargetNetworks(networks, "agent", "mixer", at_online_greedy=algo.double_q)
+        # QTRAN's and Qatten's target mixers read more than the utilities: their factorisation runs them.
+        target = TargetNetworks(networks, "agent", "mixer", at_online_greedy=algo.double_q,
+                                mixes=algo.mixer not in ("qtran", "qatten"))
     weighting: Weighting = {"none": Unweighted(), "ow": Optimistic(algo.alpha), "cw": Central(algo.alpha),
                             "greedy-only": GreedyOnly()}[algo.weighting]
     return Pieces(factorisation=factorisation, target=target, weighting=weighting)
