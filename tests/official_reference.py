@@ -124,6 +124,45 @@ def central_ff_mixer(ops, p, agent_qs, states):
     return (advs + vs).reshape(B, -1, 1)
 
 
+def central_atten_mixer(ops, p, agent_qs, states, central_action_embed=1):
+    """`QMixerCentralAtten.forward` (central_mixer "atten"): per head, a state-dependent softmax
+    over the agents (atten_layer: Linear(state, hypernet_embed), ReLU, Linear(hypernet_embed,
+    heads * n)) weights the utilities; the heads (heads = central_mixing_embed_dim, read from the
+    params) go through net (3 Linear, ReLU between) and V(s) is added. agent_qs (B, T, n) ->
+    (B, T, 1).
+
+    Ported as it is, so that central_action_embed != 1 fails where the official code does: the
+    reshape(-1, E, n) reads the gathered (.., n, E) utilities as (E, n) (a reshape, not a
+    transpose: it interleaves agents and channels), the bmm gives (N, E, heads), reshape(-1, heads)
+    makes each channel a row of its own, net gives (N * E, 1) and `advs + vs` with vs (N, 1) does
+    not broadcast (N = B * T > 1)."""
+    xp, p = ops.xp, p["params"]
+    bs = agent_qs.shape[0]
+    heads = p["net_0"]["kernel"].shape[0]  # self.heads = self.embed_dim = central_mixing_embed_dim
+    n_agents = p["atten_1"]["kernel"].shape[1] // heads
+    state_dim = states.shape[-1]
+    states = states.reshape(-1, state_dim)
+    agent_qs = agent_qs.reshape(-1, central_action_embed, n_agents)
+
+    atten_output = linear(ops, p["atten_1"], relu(ops, linear(ops, p["atten_0"], states)))
+    atten_output = atten_output.reshape(-1, n_agents, heads)
+    e = xp.exp(atten_output - ops.detach(xp.max(atten_output, axis=1, keepdims=True)))  # .softmax(dim=1)
+    atten_output = e / xp.sum(e, axis=1, keepdims=True)
+
+    inputs = (agent_qs @ atten_output).reshape(-1, heads)  # th.bmm
+
+    x = relu(ops, linear(ops, p["net_0"], inputs))
+    x = relu(ops, linear(ops, p["net_1"], x))
+    advs = linear(ops, p["net_2"], x)
+    vs = linear(ops, p["v_1"], relu(ops, linear(ops, p["v_0"], states)))
+
+    y = advs + vs
+    return y.reshape(bs, -1, 1)
+
+
+CENTRAL_MIXERS = {"ff": central_ff_mixer, "atten": central_atten_mixer}
+
+
 def gather(xp, x, index):
     """th.gather(x, dim=3, index) with index (..., 1): (..., 1)."""
     return xp.take_along_axis(x, index, axis=3)
@@ -139,11 +178,14 @@ def masked_max_actions(xp, q, avail):
 
 
 def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: float, w: float,
-                  n_agents: int, n_actions: int) -> tuple[Any, dict[str, Any]]:
+                  n_agents: int, n_actions: int, central_mixer: str = "ff") -> tuple[Any, dict[str, Any]]:
     """The loss that `train` back-propagates, and its pieces. `algo` is one of ow-qmix, cw-qmix
     (max_q_learner), qmix, vdn, iql (q_learner), ow-qmix-no-central and cw-qmix-no-central
-    (q_learner_w with hysteretic_qmix true and false)."""
+    (q_learner_w with hysteretic_qmix true and false). `central_mixer` (ow-qmix, cw-qmix): "ff"
+    (QMixerCentralFF, `central_ff_mixer`) or "atten" (QMixerCentralAtten, `central_atten_mixer`),
+    both with central_action_embed 1."""
     xp, detach = ops.xp, ops.detach
+    central_mixer_forward = CENTRAL_MIXERS[central_mixer]
     rewards = xp.asarray(batch["reward"][:, :-1])
     actions = batch["actions"][:, :-1]
     terminated = xp.asarray(batch["terminated"][:, :-1].astype(np.float64))
@@ -168,12 +210,12 @@ def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: floa
         central_target_max_agent_qvals = gather(xp, central_target_out, cur_max_actions)[..., 0]
         del target_mac_out  # computed by the official code, never used for y
         chosen_action_qvals = qmixer(ops, params["mixer"], chosen_action_qvals, states[:, :-1])
-        target_max_qvals = central_ff_mixer(ops, target_params["central_mixer"],
-                                            central_target_max_agent_qvals[:, 1:], states[:, 1:])
+        target_max_qvals = central_mixer_forward(ops, target_params["central_mixer"],
+                                                 central_target_max_agent_qvals[:, 1:], states[:, 1:])
         targets = rewards + gamma * (1 - terminated) * target_max_qvals
         td_error = chosen_action_qvals - detach(targets)
         masked_td_error = td_error * mask
-        central_q = central_ff_mixer(ops, params["central_mixer"], central_chosen, states[:, :-1])
+        central_q = central_mixer_forward(ops, params["central_mixer"], central_chosen, states[:, :-1])
         central_masked_td_error = (central_q - detach(targets)) * mask
         central_loss = (central_masked_td_error ** 2).sum() / mask.sum()
         ws = xp.ones_like(td_error) * w
@@ -181,8 +223,8 @@ def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: floa
             ws = xp.where(td_error < 0, 1.0, ws)
         else:
             is_max_action = (actions == cur_max_actions[:, :-1]).min(axis=2)
-            max_action_qtot = central_ff_mixer(ops, target_params["central_mixer"],
-                                               central_target_max_agent_qvals[:, :-1], states[:, :-1])
+            max_action_qtot = central_mixer_forward(ops, target_params["central_mixer"],
+                                                    central_target_max_agent_qvals[:, :-1], states[:, :-1])
             qtot_larger = targets > max_action_qtot
             ws = xp.where(is_max_action | qtot_larger, 1.0, ws)
         qmix_loss = (detach(ws) * masked_td_error ** 2).sum() / mask.sum()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,13 +25,23 @@ from wqmix.config import ALGORITHMS, NetworkConfig
 from wqmix.envs.base import EnvSpec
 from wqmix.learner import make_loss, pieces_for, unroll_episodes
 from wqmix.learner.pieces import pick
+from wqmix.networks import AttentionCentralMixer, _mlp
 
 B, T, N_AGENTS, OBS, STATE, N_ACTIONS = 32, 5, 3, 4, 5, 4
 SPEC = EnvSpec(num_agents=N_AGENTS, obs_dim=OBS, state_dim=STATE, num_actions=N_ACTIONS, time_limit=T)
 NET = NetworkConfig(agent_hidden=8, mixer_embed=4, hypernet_embed=8, central_agent_hidden=8,
                     central_mixer_hidden=16)
 GAMMA, ALPHA = 0.9, 0.3
-ALGOS = ["ow-qmix", "cw-qmix", "qmix", "vdn", "iql", "ow-qmix-no-central", "cw-qmix-no-central"]
+ALGOS = ["ow-qmix", "cw-qmix", "qmix", "vdn", "iql", "ow-qmix-no-central", "cw-qmix-no-central", "ow-qmix-atten",
+         "cw-qmix-atten"]
+
+
+def official_args(algo_name):
+    """(the port's algorithm, its central mixer): the `-atten` algorithms are OW-/CW-QMIX with
+    `central_mixer: "atten"`."""
+    if algo_name.endswith("-atten"):
+        return algo_name.removesuffix("-atten"), "atten"
+    return algo_name, "ff"
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
 
@@ -56,11 +67,13 @@ def spread_utilities(params):
     action or state to change a weight or a target measurably. Likewise the central mixer's input
     weights of the utilities (its last `agents` input rows), which would else hardly matter
     beside the state's."""
+    attention = "central_mixer" in params and "atten_0" in params["central_mixer"]["params"]
+    out, v_out = ("net_2", "v_1") if attention else ("out", "v_out")  # the attention central mixer's
     for name, layer, keys in (("agent", "fc2", ["kernel"]), ("central_agent", "fc2", ["kernel"]),
-                              ("central_mixer", "out", ["kernel", "bias"]), ("central_mixer", "v_out", ["kernel", "bias"])):
+                              ("central_mixer", out, ["kernel", "bias"]), ("central_mixer", v_out, ["kernel", "bias"])):
         for key in keys if name in params else []:  # agents' biases unscaled: no action dominates everywhere
             params[name]["params"][layer][key] = 10.0 * params[name]["params"][layer][key]
-    if "central_mixer" in params:
+    if "central_mixer" in params and not attention:
         fc1 = params["central_mixer"]["params"]["fc1"]
         fc1["kernel"] = fc1["kernel"].at[-N_AGENTS:].multiply(10.0)
     return params
@@ -76,17 +89,18 @@ def reference(algo_name, official):
         def as64(tree):
             return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
         official64 = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in official.items()}
-        loss, pieces = official_loss(NUMPY, algo_name, as64(params), as64(target), official64, GAMMA, ALPHA,
-                                     N_AGENTS, N_ACTIONS)
-        grads = jax.jit(jax.grad(lambda p: official_loss(JAX_OPS, algo_name, p, target, official, GAMMA, ALPHA,
-                                                         N_AGENTS, N_ACTIONS)[0]))(params)
+        name, central_mixer = official_args(algo_name)
+        loss, pieces = official_loss(NUMPY, name, as64(params), as64(target), official64, GAMMA, ALPHA,
+                                     N_AGENTS, N_ACTIONS, central_mixer)
+        grads = jax.jit(jax.grad(lambda p: official_loss(JAX_OPS, name, p, target, official, GAMMA, ALPHA,
+                                                         N_AGENTS, N_ACTIONS, central_mixer)[0]))(params)
         REFERENCE[algo_name] = (float(loss), grads, pieces)
     return REFERENCE[algo_name]
 
 
-def ours(algo_name, batch, pieces=None):
-    algo, networks, params, target = setup(algo_name)
-    loss_fn = make_loss(algo, networks, pieces)
+def ours(algo_name, batch, pieces=None, networks=None):
+    algo, built, params, target = setup(algo_name)
+    loss_fn = make_loss(algo, networks or built, pieces)
     (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, target, batch)
     return float(loss), grads
 
@@ -99,7 +113,7 @@ def test_loss_and_every_gradient_equal_the_official_learner(algo_name, episodes)
     # The batch exercises what it is meant to: padding, both weight values, both kinds of ends.
     mask = np.asarray(pieces["mask"])
     assert 0 < mask.sum() < mask.size
-    if algo_name in ("ow-qmix", "cw-qmix", "ow-qmix-no-central", "cw-qmix-no-central"):
+    if algo_name not in ("qmix", "vdn", "iql"):
         ws = np.asarray(pieces["ws"])[mask > 0]
         assert (ws == 1.0).any() and (ws == ALPHA).any(), algo_name
     assert np.isfinite(loss) and loss > 0
@@ -188,6 +202,45 @@ MUTANTS = {
     "greedy action without the availability mask": (
         "qmix", lambda mp, net, pieces, target: unmasked_greedy(mp) or pieces),
 }
+
+
+class SoftmaxOverHeads(AttentionCentralMixer):
+    """The attention central mixer with its softmax over the heads instead of the agents."""
+
+    @nn.compact
+    def __call__(self, agent_qs, state):
+        n = agent_qs.shape[-1]
+        attention = _mlp(state, self.hypernet_embed, n * self.hidden, 2, "atten")
+        attention = jax.nn.softmax(attention.reshape(*state.shape[:-1], n, self.hidden), axis=-1)
+        heads = jnp.einsum("...n,...nh->...h", agent_qs, attention)
+        return _mlp(heads, self.hidden, 1, 3, "net") + _mlp(state, self.hidden, 1, 2, "v")
+
+
+class WithoutStateValue(AttentionCentralMixer):
+    """The attention central mixer without its V(s) (its parameters stay, unused)."""
+
+    @nn.compact
+    def __call__(self, agent_qs, state):
+        n = agent_qs.shape[-1]
+        attention = _mlp(state, self.hypernet_embed, n * self.hidden, 2, "atten")
+        attention = jax.nn.softmax(attention.reshape(*state.shape[:-1], n, self.hidden), axis=-2)
+        heads = jnp.einsum("...n,...nh->...h", agent_qs, attention)
+        return _mlp(heads, self.hidden, 1, 3, "net") + 0.0 * _mlp(state, self.hidden, 1, 2, "v")
+
+
+CENTRAL_MIXER_MUTANTS = {"attention central mixer: softmax over the heads, not the agents": ("ow-qmix-atten",
+                                                                                            SoftmaxOverHeads),
+                         "attention central mixer without V(s)": ("cw-qmix-atten", WithoutStateValue)}
+
+
+@pytest.mark.parametrize("name", list(CENTRAL_MIXER_MUTANTS))
+def test_each_planted_error_in_the_attention_central_mixer_makes_the_comparison_fail(name, episodes):
+    batch, official = episodes
+    algo_name, mutant = CENTRAL_MIXER_MUTANTS[name]
+    algo, networks, _, _ = setup(algo_name)
+    planted = networks._replace(central_mixer=mutant(hidden=NET.central_mixer_hidden, hypernet_embed=NET.hypernet_embed))
+    pieces = pieces_for(algo, planted)
+    assert disagreement(reference(algo_name, official), ours(algo_name, batch, pieces, planted)) > 10 * TOLERANCE
 
 
 # Three in the default suite, every one with `pytest -m slow` (each compiles a learner of its own).
