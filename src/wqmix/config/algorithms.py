@@ -106,8 +106,8 @@ class QtranConfig:
 class QattenConfig:
     """Qatten's attention mixer (`algo.mixer` "qatten"; official `QattenMixer` with
     `qatten_learner.py`). The repository registers it with no config file; every default is the
-    Qatten block of the QPLEX authors' `qplex_qatten_sc2.yaml` (wjh720/QPLEX, the source of the
-    repository's Qatten code) unless it says otherwise. Unused by every other mixer."""
+    Qatten mixer's option in the QPLEX authors' `qplex_qatten_sc2.yaml` (wjh720/QPLEX, the source
+    of the repository's Qatten code) unless it says otherwise. Unused by every other mixer."""
 
     n_head: int = 4
     """Attention heads. Default: `n_head: 4`."""
@@ -148,7 +148,7 @@ class AlgoConfig:
     central_mixer: Literal["ff", "atten"] = "ff"
     """Q-hat*'s mixer: feed-forward (official `QMixerCentralFF`) or attention over agents (official
     `QMixerCentralAtten`, `central_mixer: "atten"`, which the official README used for corridor;
-    its code runs only with `central_action_embed: 1`, the only value here). Default: official
+    it runs only with `central_action_embed: 1`, the only value here). Default: official
     (`central_mixer: "ff"` in `ow_qmix.yaml` and `cw_qmix.yaml`)."""
     weighting: WeightingName = "ow"
     """Weight of each squared TD error in the QMIX loss: none (w = 1), OW (optimistic:
