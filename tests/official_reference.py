@@ -261,6 +261,61 @@ def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: floa
     return loss, dict(qmix_loss=loss, central_loss=0.0 * loss, targets=targets, ws=ws, mask=mask)
 
 
+# ---- what every port's test needs: gradients, random parameters ---------------------------------
+
+
+def port_gradients(loss_of, params, target_params, batch):
+    """(loss in float64 with NumPy, gradients w.r.t. `params` in float32 with jax.grad, the float64
+    pieces) of a port's `loss_of(ops, params, target_params, batch) -> (loss, pieces)`: what
+    wqmix's loss and gradients are compared against."""
+    import jax  # the ports above need only NumPy
+    import jax.numpy as jnp
+
+    def as64(tree):
+        return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
+
+    def as32(tree):
+        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
+
+    batch64 = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in batch.items()}
+    loss, pieces = loss_of(NUMPY, as64(params), as64(target_params), batch64)
+    target32 = as32(target_params)
+    jax_ops = Ops(jnp, jax.lax.stop_gradient)
+    grads = jax.jit(jax.grad(lambda p: loss_of(jax_ops, p, target32, batch)[0]))(as32(params))
+    return float(loss), grads, pieces
+
+
+class TorchInit:
+    """Random float32 NumPy weights at PyTorch's default initialisation, uniform(-1/sqrt(fan_in),
+    1/sqrt(fan_in)), drawn from `rng` in the order asked for."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def uniform(self, shape, fan_in):
+        bound = 1.0 / np.sqrt(fan_in)
+        return self.rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+    def dense(self, n_in, n_out, bias=True):
+        """nn.Linear(n_in, n_out[, bias]) as {"kernel": (in, out)[, "bias": (out,)]}."""
+        layer = {"kernel": self.uniform((n_in, n_out), n_in)}
+        if bias:
+            layer["bias"] = self.uniform((n_out,), n_in)
+        return layer
+
+    def rnn_agent(self, n_agents, n_actions, obs_dim, hidden):
+        """`RNNAgent` (nn.GRUCell: 1/sqrt(hidden)) with its fc2 kernel x 10, so that the values of
+        different actions differ and argmaxes matter."""
+        agent = {"fc1": self.dense(obs_dim + n_actions + n_agents, hidden),
+                 "gru_w_i": self.uniform((hidden, 3 * hidden), hidden),
+                 "gru_b_i": self.uniform((3 * hidden,), hidden),
+                 "gru_w_h": self.uniform((hidden, 3 * hidden), hidden),
+                 "gru_b_h": self.uniform((3 * hidden,), hidden),
+                 "fc2": self.dense(hidden, n_actions)}
+        agent["fc2"]["kernel"] *= 10.0
+        return agent
+
+
 # ---- random episodes in both layouts ------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from official_reference import NUMPY, Ops, gather, relu, rnn_agent_forward
+from official_reference import Ops, TorchInit, gather, port_gradients, relu, rnn_agent_forward
 
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
@@ -224,20 +224,9 @@ def official_qatten_loss(ops: Ops, params, target_params, batch, gamma: float, n
 def official_gradients(params, target_params, batch, gamma, n_agents, n_actions, double_q=True, **mixer_options):
     """(loss in float64 with NumPy, gradients w.r.t. the whole `params` tree in float32 with
     jax.grad) of the official Qatten learner."""
-
-    def as64(tree):
-        return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
-
-    def as32(tree):
-        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
-
-    batch64 = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in batch.items()}
-    loss, _ = official_qatten_loss(NUMPY, as64(params), as64(target_params), batch64, gamma, n_agents, n_actions,
-                                   double_q, **mixer_options)
-    target32 = as32(target_params)
-    grads = jax.jit(jax.grad(lambda p: official_qatten_loss(JAX_OPS, p, target32, batch, gamma, n_agents, n_actions,
-                                                            double_q, **mixer_options)[0]))(as32(params))
-    return float(loss), grads
+    return port_gradients(lambda ops, p, q, b: official_qatten_loss(ops, p, q, b, gamma, n_agents, n_actions,
+                                                                    double_q, **mixer_options),
+                          params, target_params, batch)[:2]
 
 
 # ---- random parameters in wqmix's tree layout ---------------------------------------------------
@@ -259,22 +248,9 @@ def random_qatten_params(rng: np.random.Generator, n_agents, n_actions, obs_dim,
     layers = options["hypernet_layers"]
     assert unit_dim * n_agents <= state_dim and layers in (1, 2)
 
-    def uniform(shape, fan_in):
-        bound = 1.0 / np.sqrt(fan_in)
-        return rng.uniform(-bound, bound, size=shape).astype(np.float32)
-
-    def linear(n_in, n_out, bias=True):
-        p = {"kernel": uniform((n_in, n_out), n_in)}
-        if bias:
-            p["bias"] = uniform((n_out,), n_in)
-        return p
-
-    agent_in = obs_dim + n_actions + n_agents
-    agent = {"fc1": linear(agent_in, hidden),
-             "gru_w_i": uniform((hidden, 3 * hidden), hidden), "gru_b_i": uniform((3 * hidden,), hidden),
-             "gru_w_h": uniform((hidden, 3 * hidden), hidden), "gru_b_h": uniform((3 * hidden,), hidden),
-             "fc2": linear(hidden, n_actions)}
-    agent["fc2"]["kernel"] *= 10.0
+    init = TorchInit(rng)
+    linear = init.dense
+    agent = init.rnn_agent(n_agents, n_actions, obs_dim, hidden)
     mixer = {}
     for h in range(n_head):
         if layers == 1:

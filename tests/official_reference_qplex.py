@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from official_reference import NUMPY, Ops, gather, linear, mac_out, relu, sigmoid
+from official_reference import Ops, TorchInit, gather, linear, mac_out, port_gradients, relu, sigmoid
 
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
@@ -174,20 +174,9 @@ def official_gradients(params, target_params, batch, gamma, n_agents, n_actions)
     """(loss in float64 with NumPy, gradients w.r.t. `params` in float32 with jax.grad) of the
     official learner: what wqmix's qplex loss and gradients are compared against."""
     num_kernel, layers = kernels_and_layers(params["mixer"])
-
-    def as64(tree):
-        return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
-
-    def as32(tree):
-        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
-
-    batch64 = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in batch.items()}
-    loss, _ = official_qplex_loss(NUMPY, as64(params), as64(target_params), batch64, gamma, n_agents, n_actions,
-                                  num_kernel, layers)
-    target32 = as32(target_params)
-    grads = jax.jit(jax.grad(lambda p: official_qplex_loss(JAX_OPS, p, target32, batch, gamma, n_agents, n_actions,
-                                                           num_kernel, layers)[0]))(as32(params))
-    return float(loss), grads
+    return port_gradients(lambda ops, p, q, b: official_qplex_loss(ops, p, q, b, gamma, n_agents, n_actions,
+                                                                   num_kernel, layers),
+                          params, target_params, batch)[:2]
 
 
 # ---- random parameters in wqmix's tree layout ---------------------------------------------------
@@ -198,20 +187,9 @@ def random_qplex_params(rng: np.random.Generator, n_agents, n_actions, obs_dim, 
     """{"agent": {"params": ...}, "mixer": {"params": ...}} (float32 NumPy) at PyTorch's default
     initialisation, uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (nn.GRUCell: 1/sqrt(hidden)), with the
     agents' fc2 kernel x 10 so that the values of different actions differ and argmaxes matter."""
-
-    def uniform(shape, fan_in):
-        bound = 1.0 / np.sqrt(fan_in)
-        return rng.uniform(-bound, bound, size=shape).astype(np.float32)
-
-    def dense(n_in, n_out):
-        return {"kernel": uniform((n_in, n_out), n_in), "bias": uniform((n_out,), n_in)}
-
-    agent_in = obs_dim + n_actions + n_agents
-    agent = {"fc1": dense(agent_in, hidden),
-             "gru_w_i": uniform((hidden, 3 * hidden), hidden), "gru_b_i": uniform((3 * hidden,), hidden),
-             "gru_w_h": uniform((hidden, 3 * hidden), hidden), "gru_b_h": uniform((3 * hidden,), hidden),
-             "fc2": dense(hidden, n_actions)}
-    agent["fc2"]["kernel"] *= 10.0
+    init = TorchInit(rng)
+    dense = init.dense
+    agent = init.rnn_agent(n_agents, n_actions, obs_dim, hidden)
     mixer = {"w_final_0": dense(state_dim, hypernet_embed), "w_final_1": dense(hypernet_embed, n_agents),
              "v_0": dense(state_dim, hypernet_embed), "v_1": dense(hypernet_embed, n_agents)}
     for k in range(num_kernel):

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from official_reference import NUMPY, Ops, build_inputs, gather, linear, relu, rnn_agent_forward
+from official_reference import Ops, TorchInit, build_inputs, gather, linear, port_gradients, relu, rnn_agent_forward
 
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
@@ -204,21 +204,10 @@ def official_gradients(params, target_params, batch, gamma, n_agents, n_actions,
     jax.grad, the float64 pieces: td_loss, opt_loss, nopt_loss) of the official learner.
     options: opt_loss, nopt_min_loss, double_q, network_size (default: read off the tree)."""
     options.setdefault("network_size", network_size_of(params["mixer"]))
-
-    def as64(tree):
-        return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), tree)
-
-    def as32(tree):
-        return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), tree)
-
-    batch64 = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in batch.items()}
-    loss, info = official_qtran_loss(NUMPY, as64(params), as64(target_params), batch64, gamma, n_agents, n_actions,
-                                     **options)
-    target32 = as32(target_params)
-    grads = jax.jit(jax.grad(lambda p: official_qtran_loss(JAX_OPS, p, target32, batch, gamma, n_agents, n_actions,
-                                                           **options)[0]))(as32(params))
-    pieces = {k: float(info[k]) for k in ("td_loss", "opt_loss", "nopt_loss")}
-    return float(loss), grads, pieces
+    loss, grads, info = port_gradients(lambda ops, p, q, b: official_qtran_loss(ops, p, q, b, gamma, n_agents,
+                                                                                n_actions, **options),
+                                       params, target_params, batch)
+    return loss, grads, {k: float(info[k]) for k in ("td_loss", "opt_loss", "nopt_loss")}
 
 
 # ---- random parameters in wqmix's tree layout ---------------------------------------------------
@@ -233,20 +222,9 @@ def random_qtran_params(rng: np.random.Generator, n_agents, n_actions, obs_dim, 
     Mixer layers (x @ kernel + bias, kernel = PyTorch weight transposed): `q_0`..`q_{L-1}` = Q's
     Linear layers, `v_0`..`v_{L-1}` = V's (L = 3 small, 4 big), `encoding_0`, `encoding_1` =
     action_encoding's."""
-
-    def uniform(shape, fan_in):
-        bound = 1.0 / np.sqrt(fan_in)
-        return rng.uniform(-bound, bound, size=shape).astype(np.float32)
-
-    def dense(n_in, n_out):
-        return {"kernel": uniform((n_in, n_out), n_in), "bias": uniform((n_out,), n_in)}
-
-    agent_in = obs_dim + n_actions + n_agents
-    agent = {"fc1": dense(agent_in, hidden),
-             "gru_w_i": uniform((hidden, 3 * hidden), hidden), "gru_b_i": uniform((3 * hidden,), hidden),
-             "gru_w_h": uniform((hidden, 3 * hidden), hidden), "gru_b_h": uniform((3 * hidden,), hidden),
-             "fc2": dense(hidden, n_actions)}
-    agent["fc2"]["kernel"] *= 10.0
+    init = TorchInit(rng)
+    dense = init.dense
+    agent = init.rnn_agent(n_agents, n_actions, obs_dim, hidden)
     layers = LAYERS[network_size]
     ae_input = hidden + n_actions
     mixer = {"encoding_0": dense(ae_input, ae_input), "encoding_1": dense(ae_input, ae_input)}
