@@ -24,9 +24,9 @@ def wqmix(*argv):
 
 
 @pytest.mark.parametrize("experiment,expected", [
-    ("matrix-game", "trials: 10, of which 10 to run"),
-    ("matrix-games", "25 games (5 hand-crafted, 20 random) x 5 seeds x 10 algorithms"),
-    ("predator-prey", "trials: 15, of which 15 to run"),
+    ("matrix-game", "trials: 15, of which 15 to run"),
+    ("matrix-games", "25 games (5 hand-crafted, 20 random) x 5 seeds x 15 algorithms"),
+    ("predator-prey", "trials: 24, of which 24 to run"),
     ("smax", "trials: 12, of which 12 to run"),
 ])
 def test_dry_run_prints_the_grid_and_an_estimate(experiment, expected, tmp_path):

@@ -62,8 +62,10 @@ the whole suite takes about 20. `wqmix reproduce matrix-games --env-steps 10000`
 SUITE_ALGORITHMS: tuple[str, ...] = (
     "qmix", "vdn", "iql", "ow-qmix", "cw-qmix", "ow-qmix-no-central", "cw-qmix-no-central",
     "projector-qmix", "projector-qmix-text", "projector-qmix-sa",
+    "qplex", "qtran", "qatten", "ow-qmix-atten", "cw-qmix-atten",
 )
-"""Every registered algorithm: the paper's, its ablation (OW, and its CW twin), and the write-up's three variants."""
+"""Every registered algorithm: the paper's, its ablation (OW, and its CW twin), the write-up's three
+variants, and the comparison set (QPLEX, QTRAN, Qatten, OW-/CW-QMIX with the attention central mixer)."""
 
 
 def uniform_greedy_joint_action(payoff: np.ndarray) -> tuple[int, int]:

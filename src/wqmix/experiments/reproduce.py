@@ -99,8 +99,11 @@ def _central(algo: str) -> bool:
     return cfg.ALGORITHMS[algo].central
 
 
+COMPARISON_SET = ("qplex", "qtran", "qatten", "ow-qmix-atten", "cw-qmix-atten")
+"""The factorisations the paper compares with, and OW-/CW-QMIX with the attention central mixer."""
+
 PAPER_ALGOS = ("ow-qmix", "cw-qmix", "qmix", "vdn", "iql", "ow-qmix-no-central", "cw-qmix-no-central",
-               "projector-qmix", "projector-qmix-text", "projector-qmix-sa")
+               "projector-qmix", "projector-qmix-text", "projector-qmix-sa", *COMPARISON_SET)
 
 EXPERIMENTS: dict[str, Experiment] = {
     "matrix-game": Experiment(
@@ -122,7 +125,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         name="predator-prey",
         description="predator-prey with miscapture punishment (paper Fig. 2; official pred_prey_punish.yaml)",
         preset="predator-prey-paper", env="predator-prey", overrides={},
-        algos=("ow-qmix", "cw-qmix", "qmix", "vdn", "projector-qmix"), seeds=3, seeds_together=False,
+        algos=("ow-qmix", "cw-qmix", "qmix", "vdn", "projector-qmix", "qplex", "qtran", "ow-qmix-atten"), seeds=3,
+        seeds_together=False,
         published=(
             Published("paper", "ow-qmix", "p-2", "≈ 40 (Fig. 2, read off the plot)"),
             Published("paper", "cw-qmix", "p-2", "≈ 40 (Fig. 2, read off the plot)"),
