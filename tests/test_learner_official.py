@@ -233,7 +233,8 @@ CENTRAL_MIXER_MUTANTS = {"attention central mixer: softmax over the heads, not t
                          "attention central mixer without V(s)": ("cw-qmix-atten", WithoutStateValue)}
 
 
-@pytest.mark.parametrize("name", list(CENTRAL_MIXER_MUTANTS))
+@pytest.mark.parametrize("name", [n if i == 0 else pytest.param(n, marks=pytest.mark.slow)
+                                  for i, n in enumerate(CENTRAL_MIXER_MUTANTS)])
 def test_each_planted_error_in_the_attention_central_mixer_makes_the_comparison_fail(name, episodes):
     batch, official = episodes
     algo_name, mutant = CENTRAL_MIXER_MUTANTS[name]

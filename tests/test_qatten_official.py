@@ -118,7 +118,9 @@ def test_the_port_reads_the_parameter_trees_wqmix_builds():
             assert a.shape == b.shape
 
 
-@pytest.mark.parametrize("name", list(OPTIONS))
+# The QPLEX authors' options and mask_dead in the default suite, every option set with `pytest -m slow`.
+@pytest.mark.parametrize("name", [n if n in ("sc2", "mask dead, no state bias") else
+                                  pytest.param(n, marks=pytest.mark.slow) for n in OPTIONS])
 def test_loss_and_every_gradient_equal_the_official_learner(name):
     params, target = setup(name)
     ref = reference(name)
@@ -187,7 +189,7 @@ def mutant_pieces(change, name):
     return dataclasses.replace(pieces, factorisation=Planted(networks, algo.qatten, change))
 
 
-@pytest.mark.parametrize("name", ["sc2", "mask dead, no state bias"])
+@pytest.mark.parametrize("name", ["sc2", pytest.param("mask dead, no state bias", marks=pytest.mark.slow)])
 def test_the_double_without_a_change_is_the_learner(name):
     params, target = setup(name)
     assert disagreement(reference(name), ours(params, target, batches(name)[0], name,

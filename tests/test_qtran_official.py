@@ -123,8 +123,9 @@ def reference(network_size, official, options="official"):
     return REFERENCE[network_size, options]
 
 
-@pytest.mark.parametrize("network_size, options", [("small", "official"), ("big", "official"), ("small", "td only"),
-                                                   ("small", "nopt only")])
+@pytest.mark.parametrize("network_size, options", [
+    ("small", "official"), pytest.param("big", "official", marks=pytest.mark.slow), ("small", "td only"),
+    ("small", "nopt only")])
 def test_loss_and_every_gradient_equal_the_official_learner(network_size, options, episodes):
     mine_batch, official = episodes
     params, target = setup(network_size)
@@ -199,7 +200,8 @@ def mutant_pieces(name, networks, pieces, options):
     return dataclasses.replace(pieces, factorisation=variant(networks, options))
 
 
-@pytest.mark.parametrize("options", list(OPTIONS))
+@pytest.mark.parametrize("options", [o if o == "official" else pytest.param(o, marks=pytest.mark.slow)
+                                     for o in OPTIONS])
 def test_the_variant_without_a_change_is_the_learner(options, episodes):
     """The test double itself, unchanged, agrees: a failing mutant fails for its planted line."""
     mine_batch, official = episodes
