@@ -83,6 +83,14 @@ def test_cli_runs_the_suite_and_writes_both_reports(tmp_path, monkeypatch):
         assert r["ci95"][0] <= r["optimal_fraction"] <= r["ci95"][1]
     text = (tmp_path / "results.md").read_text()
     assert "| projector-qmix |" in text and "## climbing" in text and "60%" in text
+    # Another part of the grid later: what was stored stays, untouched (--env-steps: the tiny config's).
+    assert main(["reproduce", "matrix-games", "--out", str(tmp_path), "--random", "1", "--seeds", "2",
+                 "--algos", "vdn", "--env-steps", "40"]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert list(again["algorithms"]) == ["projector-qmix", "vdn"]
+    assert again["algorithms"]["projector-qmix"] == results["algorithms"]["projector-qmix"]
+    assert again["wall_s"] == pytest.approx(sum(r["wall_s"] for r in again["algorithms"].values()), abs=0.2)
+    assert "| vdn |" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.parametrize("args, fragment", [
