@@ -175,7 +175,10 @@ def test_unit_dim_that_does_not_fit_the_state_is_refused_before_compiling():
 def test_runs_stored_before_these_options_are_the_same_experiment():
     current = cfg.to_dict(cfg.resolve_config(algo="ow-qmix"))
     stored = {**current, "algo": {k: v for k, v in current["algo"].items()
-                                  if k not in ("qtran", "qatten", "central_mixer")}}
+                                  if k not in ("qtran", "qatten", "central_mixer")},
+              "train": {k: v for k, v in current["train"].items() if k not in ("collector", "stream_window")}}
     assert cfg.config_difference(stored, current) is None
+    streamed = cfg.to_dict(cfg.resolve_config(algo="ow-qmix", overrides=[("train.collector", "stream")]))
+    assert cfg.config_difference(stored, streamed) == "train.collector"
     atten = cfg.to_dict(cfg.resolve_config(algo="ow-qmix-atten"))
     assert cfg.config_difference(stored, atten) == "algo.central_mixer"

@@ -27,7 +27,8 @@ config from before such a field existed matches any value of it (`config_differe
 ADDED_SECTIONS: dict[str, Any] = {"algo.qplex": dataclasses.asdict(QplexConfig()),
                                   "algo.qtran": dataclasses.asdict(QtranConfig()),
                                   "algo.qatten": dataclasses.asdict(QattenConfig()),
-                                  "algo.central_mixer": "ff"}
+                                  "algo.central_mixer": "ff",
+                                  "train.collector": "episodes", "train.stream_window": 128}
 """Config sections (and fields) added after runs were stored, with the values that learn what those runs
 learned: a stored config without such a section matches a current one that has it at these
 values (`config_difference`)."""

@@ -351,7 +351,11 @@ def reproduce_matrix_games(request: Request, log=print) -> int:
 
     head = (f"# Reproduction: matrix-games\n\n**{len(results['algorithms'])} algorithms x {games} games x {seeds} "
             f"seeds, {results['total_env_steps']:,} episodes per run** (the paper's protocol runs 10,000; the projector "
-            f"write-up gives no protocol).\n\nCommand: `{r.command}`; wall time {time.perf_counter() - t0:.0f} s.\n\n")
+            f"write-up gives no protocol).\n\n")
+    if r.report_only:  # the runs were made by earlier commands (each algorithm's config is in results.json)
+        head += f"Report written by `{r.command}` from results.json.\n\n"
+    else:
+        head += f"Command: `{r.command}`; wall time {time.perf_counter() - t0:.0f} s.\n\n"
     write_text_atomic(out / "report.md", head + format_suite_markdown(results))
     log(f"report: {out / 'report.md'}")
     return 0
