@@ -177,6 +177,26 @@ def masked_max_actions(xp, q, avail):
 # ---- the learners' train ------------------------------------------------------------------------
 
 
+def learner_inputs(xp, batch):
+    """The lines every official learner's `train` starts with: rewards, actions, terminated,
+    mask (`filled`, and `mask[:, 1:] *= 1 - terminated[:, :-1]`) and avail_actions, from pymarl's
+    batch layout (T + 1 rows)."""
+    rewards = xp.asarray(batch["reward"][:, :-1])
+    actions = batch["actions"][:, :-1]
+    terminated = xp.asarray(batch["terminated"][:, :-1].astype(np.float64))
+    mask = batch["filled"][:, :-1].astype(np.float64)
+    mask[:, 1:] = mask[:, 1:] * (1 - batch["terminated"][:, :-1].astype(np.float64)[:, :-1])
+    return rewards, actions, terminated, xp.asarray(mask), batch["avail_actions"]
+
+
+def pymarl_actions_onehot(batch, n_actions):
+    """`batch["actions_onehot"]`: given, or the one-hot of `actions` on filled rows and zeros on
+    padding, as pymarl's OneHot preprocessing leaves it."""
+    if "actions_onehot" in batch:
+        return batch["actions_onehot"]
+    return np.eye(n_actions)[batch["actions"][..., 0]] * batch["filled"][..., None]
+
+
 def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: float, w: float,
                   n_agents: int, n_actions: int, central_mixer: str = "ff") -> tuple[Any, dict[str, Any]]:
     """The loss that `train` back-propagates, and its pieces. `algo` is one of ow-qmix, cw-qmix
@@ -186,13 +206,7 @@ def official_loss(ops: Ops, algo: str, params, target_params, batch, gamma: floa
     both with central_action_embed 1."""
     xp, detach = ops.xp, ops.detach
     central_mixer_forward = CENTRAL_MIXERS[central_mixer]
-    rewards = xp.asarray(batch["reward"][:, :-1])
-    actions = batch["actions"][:, :-1]
-    terminated = xp.asarray(batch["terminated"][:, :-1].astype(np.float64))
-    mask = batch["filled"][:, :-1].astype(np.float64)
-    mask[:, 1:] = mask[:, 1:] * (1 - batch["terminated"][:, :-1].astype(np.float64)[:, :-1])
-    mask = xp.asarray(mask)
-    avail_actions = batch["avail_actions"]
+    rewards, actions, terminated, mask, avail_actions = learner_inputs(xp, batch)
     states = xp.asarray(batch["state"])
 
     def mac(p):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from official_reference import Ops, TorchInit, gather, port_gradients, relu, rnn_agent_forward
+from official_reference import Ops, TorchInit, gather, learner_inputs, port_gradients, relu, rnn_agent_forward
 
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
@@ -175,13 +175,7 @@ def official_qatten_loss(ops: Ops, params, target_params, batch, gamma: float, n
     def mixer(p, qs, s, a):
         return qatten_mixer(ops, p, qs, s, a, **mixer_options)
 
-    rewards = xp.asarray(batch["reward"][:, :-1])
-    actions = batch["actions"][:, :-1]
-    terminated = xp.asarray(batch["terminated"][:, :-1].astype(np.float64))
-    mask = batch["filled"][:, :-1].astype(np.float64)
-    mask[:, 1:] = mask[:, 1:] * (1 - batch["terminated"][:, :-1].astype(np.float64)[:, :-1])
-    mask = xp.asarray(mask)
-    avail_actions = batch["avail_actions"]
+    rewards, actions, terminated, mask, avail_actions = learner_inputs(xp, batch)
     states = xp.asarray(batch["state"])
 
     out = mac_out(ops, params["agent"], batch, n_agents, n_actions)

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from official_reference import Ops, TorchInit, gather, linear, mac_out, port_gradients, relu, sigmoid
+from official_reference import (Ops, TorchInit, gather, learner_inputs, linear, mac_out, port_gradients,
+                                pymarl_actions_onehot, relu, sigmoid)
 
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
@@ -105,17 +106,8 @@ def official_qplex_loss(ops: Ops, params, target_params, batch, gamma: float, n_
         return dmaq_mixer(ops, p, *args, num_kernel=num_kernel, layers=layers, **kwargs)
 
     # rewards, actions, terminated, mask, avail_actions, actions_onehot
-    rewards = xp.asarray(batch["reward"][:, :-1])
-    actions = batch["actions"][:, :-1]
-    terminated = xp.asarray(batch["terminated"][:, :-1].astype(np.float64))
-    mask = batch["filled"][:, :-1].astype(np.float64)
-    mask[:, 1:] = mask[:, 1:] * (1 - batch["terminated"][:, :-1].astype(np.float64)[:, :-1])
-    mask = xp.asarray(mask)
-    avail_actions = batch["avail_actions"]
-    if "actions_onehot" in batch:
-        onehot = batch["actions_onehot"]
-    else:
-        onehot = np.eye(n_actions)[batch["actions"][..., 0]] * batch["filled"][..., None]
+    rewards, actions, terminated, mask, avail_actions = learner_inputs(xp, batch)
+    onehot = pymarl_actions_onehot(batch, n_actions)
     actions_onehot = xp.asarray(onehot[:, :-1])
     states = xp.asarray(batch["state"])
 

@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from official_reference import Ops, TorchInit, build_inputs, gather, linear, port_gradients, relu, rnn_agent_forward
+from official_reference import (Ops, TorchInit, build_inputs, gather, learner_inputs, linear, port_gradients,
+                                pymarl_actions_onehot, relu, rnn_agent_forward)
 
 JAX_OPS = Ops(jnp, jax.lax.stop_gradient)
 
@@ -115,17 +116,8 @@ def official_qtran_loss(ops: Ops, params, target_params, batch, gamma: float, n_
         return qtran_mixer(ops, p, *args, network_size=network_size)
 
     # rewards, actions, terminated, mask (mask[:, 1:] *= 1 - terminated[:, :-1]), avail_actions
-    rewards = xp.asarray(batch["reward"][:, :-1])
-    actions = batch["actions"][:, :-1]
-    terminated = xp.asarray(batch["terminated"][:, :-1].astype(np.float64))
-    mask = batch["filled"][:, :-1].astype(np.float64)
-    mask[:, 1:] = mask[:, 1:] * (1 - batch["terminated"][:, :-1].astype(np.float64)[:, :-1])
-    mask = xp.asarray(mask)
-    avail_actions = batch["avail_actions"]
-    if "actions_onehot" in batch:
-        onehot = batch["actions_onehot"]
-    else:
-        onehot = np.eye(n_actions)[batch["actions"][..., 0]] * batch["filled"][..., None]
+    rewards, actions, terminated, mask, avail_actions = learner_inputs(xp, batch)
+    onehot = pymarl_actions_onehot(batch, n_actions)
     actions_onehot = xp.asarray(onehot)
     states = xp.asarray(batch["state"])
 
