@@ -110,7 +110,9 @@ def test_official_rows_by_hand():
     filled = np.zeros((4, 3), bool)
     filled[:3, 0], filled[:1, 1], filled[:2, 2] = True, True, True
     expected = np.array([[1, 1, 1], [1, 1, 1], [1, 0, 1], [0, 0, 0]], bool)
-    np.testing.assert_array_equal(official_rows(jnp.asarray(filled)), expected)
+    rows, longest = official_rows(jnp.asarray(filled))
+    np.testing.assert_array_equal(rows, expected)
+    assert int(longest) == 3
 
 
 def test_attention_central_mixer_by_hand():

@@ -204,42 +204,45 @@ MUTANTS = {
 }
 
 
-class SoftmaxOverHeads(AttentionCentralMixer):
-    """The attention central mixer with its softmax over the heads instead of the agents."""
+class PlantedAttentionCentralMixer(AttentionCentralMixer):
+    """The attention central mixer with one line changed: its softmax over `softmax_axis` (-1: the
+    heads, not the agents), and V(s) times `state_value` (0: left out; its parameters stay)."""
+
+    softmax_axis: int = -2
+    state_value: float = 1.0
 
     @nn.compact
     def __call__(self, agent_qs, state):
         n = agent_qs.shape[-1]
         attention = _mlp(state, self.hypernet_embed, n * self.hidden, 2, "atten")
-        attention = jax.nn.softmax(attention.reshape(*state.shape[:-1], n, self.hidden), axis=-1)
+        attention = jax.nn.softmax(attention.reshape(*state.shape[:-1], n, self.hidden), axis=self.softmax_axis)
         heads = jnp.einsum("...n,...nh->...h", agent_qs, attention)
-        return _mlp(heads, self.hidden, 1, 3, "net") + _mlp(state, self.hidden, 1, 2, "v")
-
-
-class WithoutStateValue(AttentionCentralMixer):
-    """The attention central mixer without its V(s) (its parameters stay, unused)."""
-
-    @nn.compact
-    def __call__(self, agent_qs, state):
-        n = agent_qs.shape[-1]
-        attention = _mlp(state, self.hypernet_embed, n * self.hidden, 2, "atten")
-        attention = jax.nn.softmax(attention.reshape(*state.shape[:-1], n, self.hidden), axis=-2)
-        heads = jnp.einsum("...n,...nh->...h", agent_qs, attention)
-        return _mlp(heads, self.hidden, 1, 3, "net") + 0.0 * _mlp(state, self.hidden, 1, 2, "v")
+        return _mlp(heads, self.hidden, 1, 3, "net") + self.state_value * _mlp(state, self.hidden, 1, 2, "v")
 
 
 CENTRAL_MIXER_MUTANTS = {"attention central mixer: softmax over the heads, not the agents": ("ow-qmix-atten",
-                                                                                            SoftmaxOverHeads),
-                         "attention central mixer without V(s)": ("cw-qmix-atten", WithoutStateValue)}
+                                                                                            dict(softmax_axis=-1)),
+                         "attention central mixer without V(s)": ("cw-qmix-atten", dict(state_value=0.0))}
+
+
+@pytest.mark.slow
+def test_the_planted_central_mixer_without_a_change_is_the_learner(episodes):
+    batch, official = episodes
+    algo, networks, _, _ = setup("ow-qmix-atten")
+    planted = networks._replace(central_mixer=PlantedAttentionCentralMixer(
+        hidden=NET.central_mixer_hidden, hypernet_embed=NET.hypernet_embed))
+    assert disagreement(reference("ow-qmix-atten", official),
+                        ours("ow-qmix-atten", batch, pieces_for(algo, planted), planted)) < TOLERANCE
 
 
 @pytest.mark.parametrize("name", [n if i == 0 else pytest.param(n, marks=pytest.mark.slow)
                                   for i, n in enumerate(CENTRAL_MIXER_MUTANTS)])
 def test_each_planted_error_in_the_attention_central_mixer_makes_the_comparison_fail(name, episodes):
     batch, official = episodes
-    algo_name, mutant = CENTRAL_MIXER_MUTANTS[name]
+    algo_name, change = CENTRAL_MIXER_MUTANTS[name]
     algo, networks, _, _ = setup(algo_name)
-    planted = networks._replace(central_mixer=mutant(hidden=NET.central_mixer_hidden, hypernet_embed=NET.hypernet_embed))
+    planted = networks._replace(central_mixer=PlantedAttentionCentralMixer(
+        hidden=NET.central_mixer_hidden, hypernet_embed=NET.hypernet_embed, **change))
     pieces = pieces_for(algo, planted)
     assert disagreement(reference(algo_name, official), ours(algo_name, batch, pieces, planted)) > 10 * TOLERANCE
 

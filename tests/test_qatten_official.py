@@ -143,8 +143,8 @@ class Planted(AttentionMix):
         if self.change in ("regulariser over real steps", "regulariser of the scaled logits"):
             _, logits, _ = self.networks.mixer.apply(params["mixer"], agents.chosen, batch.state[:-1], batch.actions,
                                                      with_attention=True)  # (T, B, heads, agents)
-            rows = official_rows(batch.filled)
-            count = batch.filled.shape[1] * jnp.sum(batch.filled, axis=0).max() * logits.shape[-1]
+            rows, longest = official_rows(batch.filled)
+            count = batch.filled.shape[1] * longest * logits.shape[-1]
             if self.change == "regulariser over real steps":
                 rows, count = batch.filled, jnp.sum(batch.filled) * logits.shape[-1]
             else:

@@ -21,13 +21,14 @@ from wqmix.config import QattenConfig
 from wqmix.learner.pieces import Agents, Arrays, Bootstrap, Context, Mixed, Transitions, pick
 
 
-def official_rows(filled: jax.Array) -> jax.Array:
-    """(T, B) bool: the rows of the official batch that hold data. pymarl cuts a batch to its
-    longest episode (L_max transitions) and keeps each episode's final observation in row L_b;
-    rows t < min(L_b + 1, L_max) hold data, the rest zeros. filled (T, B) bool."""
+def official_rows(filled: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """((T, B) bool, L_max): the rows of the official batch that hold data, and how many rows
+    (transitions) it has. pymarl cuts a batch to its longest episode (L_max transitions) and keeps
+    each episode's final observation in row L_b; rows t < min(L_b + 1, L_max) hold data, the
+    rest zeros. filled (T, B) bool."""
     lengths = filled.sum(axis=0)  # (B,) transitions per episode
     t = jnp.arange(filled.shape[0])[:, None]
-    return t < jnp.minimum(lengths + 1, lengths.max())
+    return t < jnp.minimum(lengths + 1, lengths.max()), lengths.max()
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,10 @@ class AttentionMix:
         q_tot, logits, weights = self.networks.mixer.apply(params["mixer"], agents.chosen, batch.state[:-1],
                                                            batch.actions, with_attention=True)
         # logits, weights: (T, B, heads, agents). The regulariser's mean: over B * L_max * agents.
-        rows = official_rows(batch.filled)
-        T, B, heads, n = logits.shape
-        count = B * jnp.sum(batch.filled, axis=0).max() * n
-        squares = jnp.where(rows[..., None, None], jnp.square(logits), 0.0).sum(axis=(0, 1, 3))  # (heads,)
-        regulariser = self.options.attend_reg_coef * jnp.sum(squares) / jnp.maximum(count, 1)
+        rows, longest = official_rows(batch.filled)
+        _, B, heads, n = logits.shape
+        squares = jnp.sum(jnp.where(rows[..., None, None], jnp.square(logits), 0.0))  # summed over the heads too
+        regulariser = self.options.attend_reg_coef * squares / jnp.maximum(B * longest * n, 1)
         entropy = -jnp.sum(jnp.log(weights + 1e-8) * weights, axis=-1)  # (T, B, heads)
         mask = batch.filled[..., None]
         entropy = jnp.sum(entropy * mask, axis=(0, 1)) / jnp.maximum(jnp.sum(mask), 1)

@@ -49,10 +49,8 @@ class JointActionValue:
         opt_error = max_sum - max_joint_q + v
         nopt_error = jnp.minimum(chosen_sum - jax.lax.stop_gradient(joint_q) + v, 0.0)
         mask = batch.filled[..., None]
-        zeros = jnp.zeros_like(opt_error)
-        ones = jnp.ones_like(opt_error)
-        opt_loss = losses.masked_weighted_mse(opt_error, zeros, ones, mask)
-        nopt_loss = losses.masked_weighted_mse(nopt_error, zeros, ones, mask)
+        opt_loss = losses.masked_mean(jnp.square(opt_error), mask)
+        nopt_loss = losses.masked_mean(jnp.square(nopt_error), mask)
         return Mixed(q_tot=joint_q,
                      losses={"opt": self.options.opt_loss * opt_loss, "nopt": self.options.nopt_min_loss * nopt_loss},
                      metrics={"opt_loss": opt_loss, "nopt_loss": nopt_loss, "v_mean": losses.masked_mean(v, mask)})
