@@ -14,13 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from library_loss import loss_and_grads
 from official_reference import NUMPY, TOLERANCE, disagreement, random_episodes
 from official_reference_qatten import QATTEN_SC2_OPTIONS, official_gradients, official_qatten_loss, random_qatten_params
 from wqmix.agents import init_params, make_networks
-from wqmix.buffer import Episodes
 from wqmix.config import ALGORITHMS, NetworkConfig, QattenConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.learner import make_loss, pieces_for
+from wqmix.learner import pieces_for
 from wqmix.learner.pieces import TargetNetworks, pick
 from wqmix.learner.qatten import AttentionMix, official_rows
 
@@ -56,11 +56,7 @@ def library_setup(name):
 
 def ours(params, target_params, batch_ours, name, pieces=None):
     algo, networks = library_setup(name)
-    loss_fn = make_loss(algo, networks, pieces)
-    batch = Episodes(**{k: jnp.asarray(v) for k, v in batch_ours.items()})
-    params, target_params = (jax.tree_util.tree_map(jnp.asarray, tree) for tree in (params, target_params))
-    (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, target_params, batch)
-    return float(loss), grads
+    return loss_and_grads(algo, networks, params, target_params, batch_ours, pieces)
 
 
 EPISODES = random_episodes(np.random.default_rng(9), B, T, N_AGENTS, OBS, STATE, N_ACTIONS)

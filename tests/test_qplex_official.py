@@ -16,13 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from library_loss import loss_and_grads
 from official_reference import NUMPY, TOLERANCE, disagreement, random_episodes
 from wqmix.action import masked_greedy
 from wqmix.agents import init_params, make_networks
-from wqmix.buffer import Episodes
 from wqmix.config import ALGORITHMS, NetworkConfig, QplexConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.learner import make_loss, pieces_for
+from wqmix.learner import pieces_for
 from wqmix.learner.pieces import Mixed
 from wqmix.learner.qplex import DuelingMix
 from official_reference_qplex import (JAX_OPS, dmaq_mixer, official_gradients, official_qplex_loss,
@@ -47,11 +47,7 @@ def library_setup(num_kernel, layers):
 def ours(params, target_params, batch_ours, num_kernel=10, layers=3, pieces=None):
     """wqmix's loss for algo "qplex" and its gradient, on the same parameters and episodes."""
     algo, networks = library_setup(num_kernel, layers)
-    loss_fn = make_loss(algo, networks, pieces)
-    batch = Episodes(**{k: jnp.asarray(v) for k, v in batch_ours.items()})
-    params, target_params = (jax.tree_util.tree_map(jnp.asarray, tree) for tree in (params, target_params))
-    (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, target_params, batch)
-    return float(loss), grads
+    return loss_and_grads(algo, networks, params, target_params, batch_ours, pieces)
 
 
 @pytest.fixture(scope="module")

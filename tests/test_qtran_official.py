@@ -13,16 +13,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from library_loss import loss_and_grads
 from official_reference import NUMPY, TOLERANCE, disagreement, random_episodes
 from official_reference_qtran import (JAX_OPS, LAYERS, official_gradients, official_qtran_loss,
                                      random_qtran_params)
 from wqmix import losses
 from wqmix.action import masked_greedy
 from wqmix.agents import init_params, make_networks
-from wqmix.buffer import Episodes
 from wqmix.config import ALGORITHMS, NetworkConfig, QtranConfig
 from wqmix.envs.base import EnvSpec
-from wqmix.learner import make_loss, pieces_for
+from wqmix.learner import pieces_for
 from wqmix.learner.pieces import Mixed, pick
 from wqmix.learner.qtran import JointActionValue
 
@@ -49,11 +49,7 @@ a small term is not hidden under a large one."""
 def ours(params, target_params, batch_ours, network_size="small", pieces=None, options="official"):
     """wqmix's loss for algo "qtran" and its gradient, on the same parameters and episodes."""
     algo, networks = library_setup(network_size, options)
-    loss_fn = make_loss(algo, networks, pieces)
-    batch = Episodes(**{k: jnp.asarray(v) for k, v in batch_ours.items()})
-    params, target_params = (jax.tree_util.tree_map(jnp.asarray, tree) for tree in (params, target_params))
-    (loss, _), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params, target_params, batch)
-    return float(loss), grads
+    return loss_and_grads(algo, networks, params, target_params, batch_ours, pieces)
 
 
 @pytest.fixture(scope="module")
