@@ -53,6 +53,9 @@ class Environment(abc.ABC):
     spec: EnvSpec
     reports_wins: bool = False
     """True where `TimeStep.won` is meaningful (SMAX): runs then log win rates."""
+    padded: tuple[str, ...] = ()
+    """What the adapter padded so that agents of different shapes share one network, one line
+    each (`wqmix.envs.padding.AgentShapes.padded`); `check-env` prints them."""
 
     @abc.abstractmethod
     def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
@@ -70,6 +73,8 @@ class HostEnvironment(abc.ABC):
 
     spec: EnvSpec
     reports_wins: bool = False
+    padded: tuple[str, ...] = ()
+    """As `Environment.padded`."""
 
     @abc.abstractmethod
     def reset(self, seed: int) -> TimeStep:

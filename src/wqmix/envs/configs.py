@@ -118,7 +118,7 @@ class PredatorPreyConfig:
         return PredatorPrey(self)
 
 
-def _jaxmarl():
+def import_jaxmarl():
     """Import jaxmarl (about 4 s, so only when a jaxmarl env is asked for), without the banner
     about submoduled environments that its import prints (silenced at the file-descriptor level:
     it bypasses `contextlib.redirect_stdout`)."""
@@ -138,27 +138,43 @@ def _jaxmarl():
     return jaxmarl
 
 
-def _smax_map_names() -> tuple[str, ...]:
-    """The keys of jaxmarl's `MAP_NAME_TO_SCENARIO`, read from its source without importing
-    jaxmarl (4 s: too slow for validating a config or a sweep), else by importing it."""
+def _jaxmarl_constant(parts: tuple[str, ...], variable: str) -> tuple[str, ...] | None:
+    """The names of a list or dict literal `variable` in jaxmarl's source file `parts` (relative
+    to its package), read without importing jaxmarl (4 s: too slow for validating a config or a
+    sweep); None when it cannot be read."""
     import ast  # imported here: only when reading jaxmarl's source
     import importlib.util  # imported here: only when reading jaxmarl's source
 
     try:
         spec = importlib.util.find_spec("jaxmarl")
-        source = os.path.join(spec.submodule_search_locations[0], "environments", "smax", "smax_env.py")
+        source = os.path.join(spec.submodule_search_locations[0], *parts)
         with open(source) as f:
             tree = ast.parse(f.read())
         for node in tree.body:
-            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
-                    and any(getattr(t, "id", None) == "MAP_NAME_TO_SCENARIO" for t in node.targets)):
-                return tuple(ast.literal_eval(key) for key in node.value.keys)
+            if (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Dict, ast.List))
+                    and any(getattr(t, "id", None) == variable for t in node.targets)):
+                items = node.value.keys if isinstance(node.value, ast.Dict) else node.value.elts
+                return tuple(ast.literal_eval(item) for item in items)
     except (AttributeError, ImportError, OSError, SyntaxError, TypeError, ValueError):
         pass
-    _jaxmarl()
+    return None
+
+
+def _smax_map_names() -> tuple[str, ...]:
+    """The keys of jaxmarl's `MAP_NAME_TO_SCENARIO`, from its source (else by importing it)."""
+    names = _jaxmarl_constant(("environments", "smax", "smax_env.py"), "MAP_NAME_TO_SCENARIO")
+    if names is not None:
+        return names
+    import_jaxmarl()
     from jaxmarl.environments.smax.smax_env import MAP_NAME_TO_SCENARIO  # imported here: only when a jaxmarl env is asked for
 
     return tuple(MAP_NAME_TO_SCENARIO)
+
+
+def jaxmarl_env_ids() -> tuple[str, ...]:
+    """jaxmarl's `registered_envs`, from its source (else by importing it)."""
+    names = _jaxmarl_constant(("registration.py",), "registered_envs")
+    return names if names is not None else tuple(import_jaxmarl().registered_envs)
 
 
 @dataclass(frozen=True)
@@ -204,7 +220,7 @@ class SmaxConfig:
     def make(self) -> "JaxMarlEnv":
         from wqmix.envs.jaxmarl_envs import JaxMarlEnv  # imported here: imports JAX
 
-        jaxmarl = _jaxmarl()
+        jaxmarl = import_jaxmarl()
         from jaxmarl.environments.smax import map_name_to_scenario  # imported here: only when a jaxmarl env is asked for
 
         env = jaxmarl.make("HeuristicEnemySMAX", scenario=map_name_to_scenario(self.map),
@@ -239,7 +255,7 @@ class MpeSpreadConfig:
     def make(self) -> "JaxMarlEnv":
         from wqmix.envs.jaxmarl_envs import JaxMarlEnv  # imported here: imports JAX
 
-        env = _jaxmarl().make("MPE_simple_spread_v3", num_agents=self.num_agents,
+        env = import_jaxmarl().make("MPE_simple_spread_v3", num_agents=self.num_agents,
                               num_landmarks=self.num_landmarks, local_ratio=self.local_ratio,
                               max_steps=self.max_steps)
         return JaxMarlEnv(env, kind="mpe", reward_scale=1.0)

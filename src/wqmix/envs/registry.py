@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from wqmix.envs.configs import (MatrixGameConfig, MpeSpreadConfig, PettingZooConfig, PredatorPreyConfig,
                                 SmaxConfig)
+from wqmix.envs.user_configs import GymConfig, JaxFactoryConfig, JaxMarlConfig, JumanjiConfig, SmacApiConfig
 from wqmix.errors import ConfigError
 
-EnvConfig = MatrixGameConfig | PredatorPreyConfig | SmaxConfig | MpeSpreadConfig | PettingZooConfig
+EnvConfig = (MatrixGameConfig | PredatorPreyConfig | SmaxConfig | MpeSpreadConfig | PettingZooConfig | JaxMarlConfig
+             | JumanjiConfig | JaxFactoryConfig | GymConfig | SmacApiConfig)
 """The union of the registered env config classes (each has `name`, `validate`, `make`)."""
 
 ENV_CONFIGS: dict[str, type[EnvConfig]] = {
     config.name: config for config in (MatrixGameConfig, PredatorPreyConfig, SmaxConfig, MpeSpreadConfig,
-                                          PettingZooConfig)
+                                          PettingZooConfig, JaxMarlConfig, JumanjiConfig, JaxFactoryConfig, GymConfig,
+                                          SmacApiConfig)
 }
 
 
