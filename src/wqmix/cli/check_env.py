@@ -64,6 +64,8 @@ def run(parser: Parser, argv: list[str]) -> int:
 
     try:
         env = env_config.make()
+    except ConfigError as e:  # the env is not one wqmix can take (continuous actions, a factory's wrong type)
+        parser.error(str(e))
     except Exception as e:  # noqa: BLE001 - a env that cannot be built fails the check
         print(f"{env_config.name}: could not make the environment: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
@@ -76,6 +78,8 @@ def run(parser: Parser, argv: list[str]) -> int:
     passed = "OK" if not warnings else f"OK with {len(warnings)} warning(s), which do not stop training"
     print(f"{env_config.name}: {passed} (agents {spec.num_agents}, obs {spec.obs_dim}, state {spec.state_dim}, "
           f"actions {spec.num_actions}, time limit {spec.time_limit})")
+    for line in getattr(env, "padded", ()):
+        print(f"  padded: {line}")
     for warning in warnings:
         print(f"  warning: {warning}")
     return 0

@@ -1,5 +1,6 @@
-"""SMAX and MPE from `jaxmarl`, presented in the wqmix protocol (agents stacked on an axis,
-terminated and truncated apart). `jaxmarl` is imported only when one of these envs is made,
+"""jaxmarl's envs, presented in the wqmix protocol (agents stacked on an axis, terminated and
+truncated apart): SMAX and MPE spread through their presets (`JaxMarlEnv`), any other env with
+JaxMARL's API through `JaxMarlApiEnv`. `jaxmarl` is imported only when one of these envs is made,
 so the rest of wqmix starts fast."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix.envs.base import Environment, EnvSpec, TimeStep
+from wqmix.envs.padding import AgentShapes, stack_masks, stack_padded
+from wqmix.errors import ConfigError
 
 
 def smac_world_state(env: Any, inner: Any, world_state: jax.Array) -> jax.Array:
@@ -115,3 +118,117 @@ class JaxMarlEnv(Environment):
         # max_steps: one step late. Ours ends it after exactly max_steps steps.
         done = dones["__all__"] | (inner.step + 1 >= self._max_steps)
         return env_state, self._timestep(obs, env_state, reward, done)
+
+
+FIRST_AGENT_REWARD = ("smax", "overcooked", "hanabi")
+"""jaxmarl env names whose agents share one reward: JaxMARL's `CTRolloutManager` takes the first
+agent's as the team reward there, and the sum of the agents' rewards everywhere else."""
+
+
+def looks_like_jaxmarl(env: Any) -> bool:
+    """True for an object with JaxMARL's `MultiAgentEnv` API (`agents`, `reset(key)`,
+    `step_env` or `step`, `action_space(agent)`), whether or not it subclasses jaxmarl's class."""
+    return (not isinstance(env, Environment) and isinstance(getattr(env, "agents", None), (list, tuple))
+            and all(callable(getattr(env, name, None)) for name in ("reset", "action_space"))
+            and (callable(getattr(env, "step_env", None)) or callable(getattr(env, "step", None))))
+
+
+def _mask_function(env: Any, env_state: Any) -> Any:
+    """The env's own action masks, `get_avail_actions(state)` (Hanabi: `get_legal_moves`), as a
+    function of the state; None where the env has none (jaxmarl's base class raises)."""
+    for name in ("get_avail_actions", "get_legal_moves"):
+        function = getattr(env, name, None)
+        if not callable(function):
+            continue
+        try:
+            function(env_state)
+        except (NotImplementedError, AttributeError, TypeError):
+            continue
+        return function
+    return None
+
+
+class JaxMarlApiEnv(Environment):
+    """Adapter from any env with JaxMARL's `MultiAgentEnv` API to wqmix's protocol, as JaxMARL's
+    `CTRolloutManager` presents it to its QMIX baseline:
+
+    - obs: each agent's observation flattened and zero-padded to the longest (agents, obs_dim);
+      action counts padded to the largest with actions that are never available
+      (`wqmix.envs.padding`);
+    - avail: the env's `get_avail_actions` (`get_legal_moves` for Hanabi) where it has one, else
+      every one of the agent's own actions;
+    - state: the `world_state` observation where the env gives one (`state="auto"`), else the
+      padded observations concatenated;
+    - reward: the agents' rewards summed, or the first agent's (`reward`; "auto" as
+      `CTRolloutManager`: `FIRST_AGENT_REWARD`);
+    - ends: `step_env` is called (no auto-reset), so the last state stays observable. An
+      episode that reaches `time_limit` steps is truncated there (bootstrapped), whatever the
+      env says; `dones["__all__"]` before that is terminated. The adapter counts steps itself:
+      env state = (the env's state, steps taken).
+    """
+
+    def __init__(self, env: Any, time_limit: int, reward: str, state: str, field: str, value: str):
+        self.env = env
+        self.agents = [a for a in env.agents]
+        for agent in self.agents:
+            space = env.action_space(agent)
+            if not hasattr(space, "n"):
+                raise ConfigError(field, value, f"agent {agent!r} has a continuous or non-discrete action space "
+                                  f"({type(space).__name__}); wqmix's value-based learners need discrete actions")
+        obs, env_state = env.reset(jax.random.key(0))
+        self.shapes = AgentShapes(tuple(self.agents), tuple(int(np.prod(np.shape(obs[a]))) for a in self.agents),
+                                  tuple(int(env.action_space(a).n) for a in self.agents))
+        self.padded = self.shapes.padded()
+        self._masks = _mask_function(env, env_state)
+        if state == "world_state" and "world_state" not in obs:
+            raise ConfigError("env.state", state, f"{value} gives no world_state observation; use auto or observations")
+        self._world_state = state != "observations" and "world_state" in obs
+        limit = time_limit or int(getattr(env, "max_steps", 0) or 0)
+        if limit <= 0:
+            raise ConfigError("env.time_limit", time_limit, f"{value} has no max_steps: set the longest episode")
+        env_name = str(getattr(env, "name", type(env).__name__)).lower()
+        self._first_agent_reward = (reward == "first"
+                                    or (reward == "auto" and any(k in env_name for k in FIRST_AGENT_REWARD)))
+        self._step = env.step_env if callable(getattr(env, "step_env", None)) else env.step
+        probe = self._timestep(obs, env_state, jnp.zeros(()), jnp.asarray(False), jnp.asarray(False))
+        self.spec = EnvSpec(num_agents=len(self.agents), obs_dim=self.shapes.obs_dim,
+                            state_dim=int(probe.state.shape[0]), num_actions=self.shapes.num_actions,
+                            time_limit=limit)
+
+    def _timestep(self, obs: dict, env_state: Any, reward: jax.Array, terminated: jax.Array,
+                  truncated: jax.Array) -> TimeStep:
+        agent_obs = stack_padded([obs[a] for a in self.agents], self.shapes.obs_dim, jnp)  # (agents, obs_dim)
+        own = self._masks(env_state) if self._masks is not None else {}
+        avail = stack_masks([own.get(a) for a in self.agents], self.shapes, jnp)  # (agents, actions)
+        state = obs["world_state"].reshape(-1).astype(jnp.float32) if self._world_state else agent_obs.reshape(-1)
+        return TimeStep(obs=agent_obs, state=state, avail=avail, reward=jnp.asarray(reward, jnp.float32),
+                        terminated=terminated, truncated=truncated, won=jnp.asarray(False))
+
+    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+        obs, env_state = self.env.reset(key)
+        false = jnp.asarray(False)
+        return (env_state, jnp.zeros((), jnp.int32)), self._timestep(obs, env_state, jnp.zeros(()), false, false)
+
+    def step(self, key: jax.Array, env_state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
+        inner, steps = env_state
+        actions = jnp.asarray(actions, jnp.int32)
+        # A padded action is never available, so agents never choose one; were one given, the env
+        # gets the agent's first available action instead of an index it does not have.
+        own = self._masks(inner) if self._masks is not None else {}
+        first = jnp.argmax(stack_masks([own.get(a) for a in self.agents], self.shapes, jnp), axis=-1)
+        actions = jnp.where(actions < jnp.asarray(self.shapes.action_counts), actions, first)
+        obs, inner, rewards, dones, _ = self._step(key, inner, {a: actions[i] for i, a in enumerate(self.agents)})
+        if self._first_agent_reward:
+            reward = rewards[self.agents[0]]
+        else:
+            reward = sum(rewards[a] for a in self.agents)
+        steps = steps + 1
+        truncated = steps >= self.spec.time_limit
+        terminated = jnp.asarray(dones["__all__"], bool) & ~truncated
+        return (inner, steps), self._timestep(obs, inner, reward, terminated, truncated)
+
+
+def from_jaxmarl(env: Any, time_limit: int, reward: str, state: str, field: str, value: str) -> JaxMarlApiEnv:
+    """`env` (JaxMARL's `MultiAgentEnv` API) in wqmix's protocol; `field` and `value` name the
+    setting that chose it in a one-line error."""
+    return JaxMarlApiEnv(env, time_limit, reward, state, field, value)

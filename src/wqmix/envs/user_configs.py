@@ -89,8 +89,8 @@ class JaxMarlConfig:
     def make(self) -> "Environment":
         from wqmix.envs.jaxmarl_envs import from_jaxmarl  # imported here: imports JAX
 
-        return from_jaxmarl(import_jaxmarl().make(self.id, **parse_kwargs("env.kwargs", self.kwargs)), self.time_limit,
-                            self.reward, self.state, where="env.id")
+        env = import_jaxmarl().make(self.id, **parse_kwargs("env.kwargs", self.kwargs))
+        return from_jaxmarl(env, self.time_limit, self.reward, self.state, field="env.id", value=self.id)
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class JaxFactoryConfig:
         if isinstance(env, Environment):
             return env
         if looks_like_jaxmarl(env):
-            return from_jaxmarl(env, self.time_limit, self.reward, self.state, where="env.factory")
+            return from_jaxmarl(env, self.time_limit, self.reward, self.state, field="env.factory", value=self.factory)
         raise ConfigError("env.factory", self.factory,
                           f"returned a {type(env).__name__}, which is neither a wqmix.envs.Environment nor a "
                           "JaxMARL MultiAgentEnv (agents, reset(key), step(key, state, actions), action_space)")
