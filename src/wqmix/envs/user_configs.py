@@ -211,4 +211,5 @@ class SmacApiConfig:
     def make(self) -> "HostEnvironment":
         from wqmix.envs.smac_api import SmacApiEnv  # imported here: imports NumPy only
 
-        return SmacApiEnv(load_factory(self.factory)(**parse_kwargs("env.kwargs", self.kwargs)), where="env.factory")
+        return SmacApiEnv(load_factory(self.factory)(**parse_kwargs("env.kwargs", self.kwargs)), where="env.factory",
+                          source=self.factory)
