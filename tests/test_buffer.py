@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wqmix.buffer import Episodes, action_dtype, buffer_bytes, init_buffer, insert, sample
+from wqmix.buffer import Episodes, action_dtype, buffer_bytes, init_buffer, insert, planned_bytes, sample
 from wqmix.envs.base import EnvSpec
 from wqmix.envs.matrix_game import MatrixGame
 
@@ -116,6 +116,8 @@ def test_buffer_bytes_by_hand():
     alive = 3 * 3 * 1              # 9: 2 agents as bits in one byte
     assert obs + state + avail + actions + reward + terminated + filled + alive == 273
     assert buffer_bytes(buf) == 273
+    assert planned_bytes(spec, 3) == 273  # the same, without allocating
+    assert planned_bytes(spec, 3, window=4) == buffer_bytes(init_buffer(spec, 3, window=4))
 
 
 # --------------------------------------------------------------------------------------------

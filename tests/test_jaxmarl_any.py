@@ -189,3 +189,29 @@ def test_trains_from_the_cli(tmp_path, capsys):
     assert summary["env"] == "jax" and np.isfinite(summary["per_seed"][0]["greedy_return"])
     assert main(["check-env", "jax"]) == 0
     assert "padded: actions padded to 4 with actions that are never available: mover (3)" in capsys.readouterr().out
+
+
+def test_the_example_env_passes_check_env(monkeypatch, capsys):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "examples"))
+    assert main(["check-env", "jax", "--env.factory", "jax_custom_env:MeetingEnv"]) == 0
+    assert "jax: OK (agents 2, obs 10, state 10, actions 3, time limit 10)" in capsys.readouterr().out
+
+
+def test_a_buffer_larger_than_memory_is_refused_before_compiling(monkeypatch, capfd):
+    """Overcooked's 5000 default episodes take 16.7 GB; with 10 GB available that is refused in one
+    line, with 20 GB it is a warning."""
+    from wqmix import driver
+    from wqmix.cli import parse_train_args
+    from wqmix.train import Trainer
+
+    config, _, _ = parse_train_args(["--env", "jaxmarl", "--env.id", "overcooked"])
+    trainer = Trainer(config)
+    monkeypatch.setattr(driver, "available_bytes", lambda: 10 * 10**9)
+    with pytest.raises(ConfigError, match=r"^train.buffer_size = 5000 is invalid: the replay buffer would take "
+                                          r"16.7 GB \(1 seed\(s\) x 5000 episodes of up to 400 steps, obs 2 x 520"):
+        driver.refuse_a_buffer_that_cannot_fit(trainer)
+    monkeypatch.setattr(driver, "available_bytes", lambda: 20 * 10**9)
+    driver.refuse_a_buffer_that_cannot_fit(trainer)
+    assert "warning: the replay buffer will take 16.7 GB of the 20.0 GB" in capfd.readouterr().err

@@ -34,6 +34,9 @@ class Workload:
     """Env steps (per seed) timed in each repeat."""
     host: bool = False
     """The env steps in Python (PettingZoo): timed by `run_host_workload`."""
+    raw: bool = False
+    """A compiled env whose adapter has `raw_random_policy`: acting alone and the env alone
+    (a jitted, vmapped random-action rollout) are timed too, in the same run."""
 
 
 def _with(config: cfg.Config, **sections: dict[str, Any]) -> cfg.Config:
@@ -92,6 +95,13 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              lambda a: dataclasses.replace(_algo(cfg.preset("matrix-game-paper"), a), num_seeds=16), 2000),
     Workload("seeds-16-smax", "smax-3m-jaxmarl with 16 seeds vmapped in one process",
              lambda a: dataclasses.replace(WORKLOADS["smax-3m-jaxmarl"].make_config(a), num_seeds=16), 3000),
+    # Overcooked's episodes (401 steps x 2 x 520 floats, a state twice that) take 3.3 MB each: 500 of
+    # them (1.7 GB) instead of the default 5000 (16.7 GB).
+    Workload("jaxmarl-overcooked", "jaxmarl Overcooked (cramped room, 2 agents, 400 steps) through --env jaxmarl, "
+             "8 envs per rollout, one update of 32 episodes per rollout, replay 500 episodes; also acting alone "
+             "and the env alone",
+             lambda a: _with(_algo(cfg.official_defaults("jaxmarl"), a), env={"id": "overcooked"},
+                             train={"num_envs": 8, "updates_per_iteration": 1, "buffer_size": 500}), 6400, raw=True),
     Workload("pettingzoo-spread", "mpe2 simple_spread (3 agents, 25 steps) through the PettingZoo adapter, "
              "8 envs side by side, one update of 32 episodes per 8 episodes; also its raw random-policy rate "
              "and acting alone",
@@ -132,10 +142,73 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
     assert int(np.min(np.asarray(states.buffer.size))) >= config.train.batch_size
 
     rates, update_rates = [], []
+    acting_and_raw = _acting_and_raw(trainer, states, config) if workload.raw else None
+    raw, acting = [], []
     for _ in range(repeats):
+        if acting_and_raw is not None:
+            acting_rate, raw_rate = acting_and_raw(workload.measure_env_steps)
+            acting.append(acting_rate)
+            raw.append(raw_rate)
         states = _timed_chunk(lambda states, stop: compiled(states, jnp.int32(stop)), states,
                               workload.measure_env_steps, rates, update_rates)
-    return _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
+    figures = _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
+    return figures if not raw else {**figures, **_beside_raw(figures, raw, acting)}
+
+
+def _beside_raw(figures: dict[str, Any], raw: list[float], acting: list[float]) -> dict[str, Any]:
+    """The env's own rate, acting's and training's, and their ratios (medians of the repeats)."""
+    import numpy as np
+
+    raw_rate, acting_rate = float(np.median(raw)), float(np.median(acting))
+    return {"raw_env_steps_per_s": round(raw_rate, 1), "acting_env_steps_per_s": round(acting_rate, 1),
+            "acting_vs_raw": round(acting_rate / raw_rate, 3),
+            "training_vs_raw": round(figures["env_steps_per_s"]["median"] / raw_rate, 3)}
+
+
+def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, float]]:
+    """A function of `env_steps` that times, one right after the other, acting alone (the compiled
+    rollout of `train.num_envs` envs: epsilon-greedy on the agent network of seed 0, no learning)
+    and the env alone (`raw_random_policy`: the same number of envs, vmapped, stepped
+    `time_limit` steps in a jitted scan with random actions); returns their env steps/s. Both
+    are compiled before the first timing."""
+    import jax
+    import jax.numpy as jnp
+
+    num_envs, horizon = config.train.num_envs, trainer.spec.time_limit
+    params = jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"])
+    epsilon = jnp.float32(config.exploration.epsilon_finish)
+    acting = jax.jit(lambda key: trainer.rollout(key, params, epsilon, num_envs)[1].episode_length.sum())
+    reset, step = trainer.env.raw_random_policy()
+
+    @jax.jit
+    def env_alone(key: jax.Array) -> Any:
+        reset_key, key = jax.random.split(key)
+        env_states = jax.vmap(reset)(jax.random.split(reset_key, num_envs))
+
+        def body(env_states, step_key):
+            return jax.vmap(step)(jax.random.split(step_key, num_envs), env_states), None
+
+        return jax.lax.scan(body, env_states, jax.random.split(key, horizon))[0]
+
+    jax.block_until_ready((acting(jax.random.key(0)), env_alone(jax.random.key(0))))
+    calls = {"count": 0}
+
+    def rates(env_steps: int) -> tuple[float, float]:
+        calls["count"] += 1
+        key = jax.random.key(calls["count"])
+        steps, start = 0, time.perf_counter()
+        while steps < env_steps:
+            key, rollout_key = jax.random.split(key)
+            steps += int(acting(rollout_key))
+        acting_rate = steps / (time.perf_counter() - start)
+        raw_steps, start = 0, time.perf_counter()
+        while raw_steps < env_steps:
+            key, rollout_key = jax.random.split(key)
+            jax.block_until_ready(env_alone(rollout_key))
+            raw_steps += num_envs * horizon
+        return acting_rate, raw_steps / (time.perf_counter() - start)
+
+    return rates
 
 
 def _timed_chunk(run_chunk: Callable, states: Any, env_steps: int, rates: list[float],
@@ -243,10 +316,7 @@ def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, 
     runner.close()
 
     figures = _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
-    raw_rate, acting_rate = float(np.median(raw)), float(np.median(acting))
-    return {**figures, "raw_env_steps_per_s": round(raw_rate, 1), "acting_env_steps_per_s": round(acting_rate, 1),
-            "acting_vs_raw": round(acting_rate / raw_rate, 3),
-            "training_vs_raw": round(figures["env_steps_per_s"]["median"] / raw_rate, 3)}
+    return {**figures, **_beside_raw(figures, raw, acting)}
 
 
 def matmul_flops(jaxpr) -> float:
@@ -342,7 +412,7 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
                       f"{s['min']:,.0f} / {s['median']:,.0f} / {s['max']:,.0f}", f"{r['updates_per_s']:.2f}",
                       f"{r['update_gflops_per_s']:.1f}", f"{r['peak_rss_gb']:.2f}", f"{r['buffer_gb']:.3f}")
     Console().print(table)
-    for r in results:  # host-stepped workloads: the env's own rate beside ours, on one line
+    for r in results:  # the env's own rate beside ours (host-stepped and `raw` workloads), on one line
         if "raw_env_steps_per_s" in r:
             Console().print(f"{r['workload']} / {r['algo']}: env alone (random policy) "
                             f"{r['raw_env_steps_per_s']:,.0f} env steps/s; acting {r['acting_env_steps_per_s']:,.0f} "

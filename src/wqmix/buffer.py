@@ -96,6 +96,12 @@ def init_buffer(spec: EnvSpec, capacity: int, window: int | None = None) -> Repl
                         bit_fields=bit_fields)
 
 
+def planned_bytes(spec: EnvSpec, capacity: int, window: int | None = None) -> int:
+    """Bytes `init_buffer(spec, capacity, window)` would hold, computed without allocating."""
+    shapes = jax.eval_shape(lambda: init_buffer(spec, capacity, window).data)
+    return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(shapes))
+
+
 def buffer_bytes(buffer: ReplayBuffer) -> int:
     """Bytes held by the stored arrays."""
     return sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(buffer.data))

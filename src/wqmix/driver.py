@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from wqmix.buffer import planned_bytes
 from wqmix.checkpoint import Checkpointer, all_finite
 from wqmix.config import Config, from_dict, to_dict, validate
 from wqmix.envs.base import Environment, HostEnvironment
@@ -25,7 +26,8 @@ from wqmix.envs.matrix_game import MatrixGame
 from wqmix.host_rollout import HostRunner
 from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
-from wqmix.memory import release_freed_memory
+from wqmix.errors import ConfigError
+from wqmix.memory import available_bytes, release_freed_memory
 from wqmix.run_dir import device_description, prepare_run_dir, run_metadata, truncate_lines, write_json_atomic
 from wqmix.train import ChunkMetrics, Trainer, TrainState, min_env_steps, seed_keys
 
@@ -131,6 +133,34 @@ def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int, s
     return lambda states, key: episodes(states.learner.params, jax.random.split(key, num_seeds))
 
 
+def refuse_a_buffer_that_cannot_fit(trainer: Trainer) -> None:
+    """The one-line ConfigError on train.buffer_size, before anything is compiled, when the
+    replay buffers of all seeds would take more host memory than is available, and a warning
+    when they would take more than half of it (compiling and sampling need memory beside them).
+    CPU only: on a GPU they live in device memory, whose shortfall XLA reports itself. Envs with
+    long episodes and large observations (Overcooked: 401 steps x 2 agents x 520 floats, and a
+    state twice that) reach 17 GB at the default 5000 episodes; past the memory, the OS kills
+    the run (and Ray the trials beside it)."""
+    config = trainer.config
+    if jax.default_backend() != "cpu":
+        return
+    available = available_bytes()
+    need = planned_bytes(trainer.spec, config.train.buffer_size, trainer.stream_window) * config.num_seeds
+    if available is None or need <= available // 2:
+        return
+    spec = trainer.spec
+    if need <= available:
+        print(f"warning: the replay buffer will take {need / 1e9:.1f} GB of the {available / 1e9:.1f} GB of memory "
+              "available here; compiling and sampling need more beside it (lower train.buffer_size if the run "
+              "is killed)", file=sys.stderr)
+    else:
+        raise ConfigError("train.buffer_size", config.train.buffer_size,
+                          f"the replay buffer would take {need / 1e9:.1f} GB ({config.num_seeds} seed(s) x "
+                          f"{config.train.buffer_size} episodes of up to {spec.time_limit} steps, obs "
+                          f"{spec.num_agents} x {spec.obs_dim}, state {spec.state_dim}), more than the "
+                          f"{available / 1e9:.1f} GB of memory available here; lower it")
+
+
 def train_run(config: Config, out_dir: Path, console: Console | None = None,
               command: list[str] | None = None,
               make_env: Callable[[], Environment | HostEnvironment] | None = None,
@@ -147,6 +177,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     env_name = config.env.name if make_env is None else None
     make_env = make_env or config.env.make
     trainer = Trainer(config, make_env())
+    refuse_a_buffer_that_cannot_fit(trainer)
     env_name = env_name or type(trainer.env).__name__
     check = config.train.env_check
     env_warnings = [] if check == "off" else check_env(trainer.env, strict=check == "strict")

@@ -1,4 +1,5 @@
-"""Giving the memory that compilation freed back to the operating system.
+"""Giving the memory that compilation freed back to the operating system, and reading how much
+is available.
 
 Compiling a training chunk allocates hundreds of MB of compiler temporaries on the C heap and
 frees them when compilation ends, but glibc keeps freed heap pages mapped; the run's own buffers
@@ -24,3 +25,16 @@ def release_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(trim(0))
+
+
+def available_bytes() -> int | None:
+    """The memory the OS can give this process now without swapping (Linux `MemAvailable`), or
+    None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -227,6 +227,22 @@ class JaxMarlApiEnv(Environment):
         terminated = jnp.asarray(dones["__all__"], bool) & ~truncated
         return (inner, steps), self._timestep(obs, inner, reward, terminated, truncated)
 
+    def raw_random_policy(self) -> tuple[Any, Any]:
+        """(reset(key) -> env state, step(key, env state) -> env state): the env alone, without
+        this adapter, each agent taking a uniformly random one of its own actions (masks
+        ignored). `wqmix bench` times it beside acting, as the env's own rate."""
+        counts = self.shapes.action_counts
+
+        def reset(key: jax.Array) -> Any:
+            return self.env.reset(key)[1]
+
+        def step(key: jax.Array, env_state: Any) -> Any:
+            keys = jax.random.split(key, len(self.agents) + 1)
+            actions = {a: jax.random.randint(keys[i], (), 0, counts[i]) for i, a in enumerate(self.agents)}
+            return self._step(keys[-1], env_state, actions)[1]
+
+        return reset, step
+
 
 def from_jaxmarl(env: Any, time_limit: int, reward: str, state: str, field: str, value: str) -> JaxMarlApiEnv:
     """`env` (JaxMARL's `MultiAgentEnv` API) in wqmix's protocol; `field` and `value` name the
