@@ -106,6 +106,9 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "8 envs side by side, one update of 32 episodes per 8 episodes; also its raw random-policy rate "
              "and acting alone",
              lambda a: _with(_algo(cfg.env_default("pettingzoo"), a), train={"num_envs": 8}), 4000, host=True),
+    Workload("gym-lbf", "lbforaging Foraging-8x8-2p-3f-v3 (2 agents, 50 steps) through --env gym, 8 envs side by "
+             "side, one update of 32 episodes per 8 episodes; also its raw random-policy rate and acting alone",
+             lambda a: _with(_algo(cfg.official_defaults("gym"), a), train={"num_envs": 8}), 4000, host=True),
     Workload("pettingzoo-spread-workers", "pettingzoo-spread with its 8 envs stepped in 2 worker processes "
              "(train.env_workers 2)",
              lambda a: _with(_algo(cfg.env_default("pettingzoo"), a), train={"num_envs": 8, "env_workers": 2}),
@@ -258,22 +261,31 @@ def _figures(workload: Workload, algo: str, config: cfg.Config, trainer: Any, st
 
 
 def raw_env_steps_per_s(env: Any, num_steps: int, seed: int = 0) -> float:
-    """A PettingZoo `ParallelEnv` stepped in plain Python under a uniformly random policy (each
-    agent's `action_space.sample()`, masks ignored), resetting when every agent is done: the
-    env's own rate, which nothing built on it can beat."""
+    """A PettingZoo `ParallelEnv`, or a Gymnasium env with `Tuple` spaces, stepped in plain Python
+    under a uniformly random policy (`action_space.sample()`, masks ignored), resetting when the
+    episode ends: the env's own rate, which nothing built on it can beat."""
+    import numpy as np
+
     steps, episode = 0, 0
     start = time.perf_counter()
     while steps < num_steps:
         env.reset(seed=seed + episode)
         episode += 1
-        while env.agents and steps < num_steps:
-            env.step({agent: env.action_space(agent).sample() for agent in env.agents})
+        if hasattr(env, "possible_agents"):  # PettingZoo: agents leave the list when done
+            while env.agents and steps < num_steps:
+                env.step({agent: env.action_space(agent).sample() for agent in env.agents})
+                steps += 1
+            continue
+        over = False
+        while not over and steps < num_steps:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            over = bool(np.all(terminated)) or bool(np.any(truncated))
             steps += 1
     return steps / (time.perf_counter() - start)
 
 
 def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, Any]:
-    """Time a host-stepped (PettingZoo) workload in this process, each repeat one right after the
+    """Time a host-stepped (PettingZoo, Gymnasium) workload in this process, each repeat one right after the
     other: the env's raw random-policy rate (`raw_env_steps_per_s`, on its own env object),
     acting alone (`HostRunner.rollout`: epsilon-greedy on the agent network, every env of the
     step in one compiled call, no learning), and training (`HostRunner.run_chunk`: acting,
@@ -288,7 +300,7 @@ def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, 
     config = cfg.validate(workload.make_config(algo))
     trainer = Trainer(config)
     runner = HostRunner(trainer, config.env.make, config.num_seeds)
-    raw_env = config.env.make().env  # a separate copy of the PettingZoo env, unwrapped
+    raw_env = config.env.make().env  # a separate copy of the PettingZoo or Gymnasium env, unwrapped
     states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, config.num_seeds))
     t = time.perf_counter()
     runner.warm_up(states)
