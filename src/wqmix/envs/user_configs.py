@@ -158,7 +158,7 @@ class JumanjiConfig:
 
         import jumanji  # imported here: only when a Jumanji env is asked for
 
-        return JumanjiEnv(jumanji.make(self.id, **parse_kwargs("env.kwargs", self.kwargs)), where="env.id")
+        return JumanjiEnv(jumanji.make(self.id, **parse_kwargs("env.kwargs", self.kwargs)), where="env.id", name=self.id)
 
 
 @dataclass(frozen=True)
