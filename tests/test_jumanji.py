@@ -141,6 +141,8 @@ def test_lbf_eating_the_last_food_is_terminal(step_count):
     np.testing.assert_array_equal(ts.obs, [[-1, -1, 0, -1, -1, 0, 2, 2, 1, 2, 4, 2],
                                            [-1, -1, 0, -1, -1, 0, 2, 4, 2, 2, 2, 1]])
     np.testing.assert_array_equal(ts.state, np.asarray(ts.obs).reshape(-1))
+    stored = np.asarray(ts.obs).astype(env.spec.obs_dtype).astype(np.float32)  # as the replay buffer keeps it
+    np.testing.assert_array_equal(stored, ts.obs)
     # No food left next to either agent: load is masked; every move is free.
     np.testing.assert_array_equal(ts.avail, [[True] * 5 + [False]] * 2)
 
