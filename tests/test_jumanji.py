@@ -245,6 +245,28 @@ def test_the_config_path_makes_the_env_with_its_kwargs():
         cfg.validate(cfg.apply_override(config, "env.kwargs", "[25]"))
 
 
+def test_the_generator_sets_the_layout():
+    """LBF on a 6x6 grid with 3 agents and 1 food: views of 3 * (3 + 1) = 12 values per agent; the
+    settings not given are the default generator's (max level 2, cooperation forced). RWARE with 2
+    robots."""
+    config = cfg.validate(cfg.with_env(cfg.Config(), "jumanji"))
+    config = cfg.validate(cfg.apply_override(config, "env.generator",
+                                             '{"grid_size": 6, "num_agents": 3, "num_food": 1, "fov": 6}'))
+    env = config.env.make()
+    assert env.spec[:4] == (3, 12, 36, 6) and env.env.grid_size == 6
+    assert (env.env._generator.max_agent_level, env.env._generator.force_coop) == (2, True)
+    assert check_env(env, num_episodes=1, max_steps=5) == []
+    rware = JumanjiConfig(id="RobotWarehouse-v0", generator='{"num_agents": 2}').make()
+    assert rware.spec[:4] == (2, 66, 132, 5)
+    for field, text, valid in [("generator", '{"grid_size": 6}', "Field of view must be between 1 and grid_size"),
+                               ("generator", '{"grid_sise": 6}', "TypeError: "),
+                               ("kwargs", '{"time_limt": 5}', "TypeError: ")]:
+        with pytest.raises(ConfigError) as raised:
+            JumanjiConfig(**{field: text}).make()
+        message = str(raised.value)
+        assert message.startswith(f"env.{field} = ") and valid in message and "\n" not in message
+
+
 @pytest.mark.integration
 def test_trains_on_level_based_foraging(tmp_path):
     from wqmix.driver import train_run

@@ -15,6 +15,9 @@ What wqmix takes from a Jumanji env (`JumanjiEnv` says it per field):
 from __future__ import annotations
 
 import functools
+import inspect
+import json
+import sys
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -25,7 +28,7 @@ from wqmix.envs.base import Environment, EnvSpec, TimeStep
 from wqmix.envs.padding import AgentShapes
 from wqmix.errors import ConfigError
 
-__all__ = ["JumanjiEnv", "KNOWN_ENVS", "storage_dtype"]
+__all__ = ["JumanjiEnv", "KNOWN_ENVS", "make_jumanji", "storage_dtype"]
 
 STEP_LAST = 2
 """`jumanji.types.StepType.LAST`: the step that ends an episode (Jumanji)."""
@@ -148,6 +151,49 @@ def find_view(fields: dict[str, Any], num_agents: int, where: str, name: str) ->
                                        f"axis of {num_agents} agents, besides action_mask: {found}); wqmix knows the "
                                        "views of " + ", ".join(KNOWN_ENVS))
     return per_agent[0]
+
+
+def make_jumanji(env_id: str, kwargs: dict[str, Any], generator: dict[str, Any], where: str = "env") -> Any:
+    """`jumanji.make(env_id, **kwargs)`, with the env's own `RandomGenerator` (the class its module
+    uses by default: LBF's, RWARE's, ...) when `generator` is not empty: the default generator's
+    settings (Jumanji's) with those of `generator` over them; a bad
+    keyword or layout is the one-line ConfigError naming `where`.kwargs or `where`.generator."""
+    import jumanji  # imported here: only when a Jumanji env is asked for
+
+    call = dict(kwargs)
+    if generator:
+        default = jumanji.make(env_id)
+        module = sys.modules[type(default).__module__]
+        if not hasattr(module, "RandomGenerator"):
+            raise ConfigError(f"{where}.generator", json.dumps(generator), f"{env_id} has no RandomGenerator")
+        try:
+            call["generator"] = module.RandomGenerator(**{**generator_settings(module.RandomGenerator, default),
+                                                          **generator})
+        except (TypeError, AssertionError, ValueError) as e:
+            raise ConfigError(f"{where}.generator", json.dumps(generator), _first_line(e)) from None
+    try:
+        return jumanji.make(env_id, **call)
+    except (TypeError, AssertionError, ValueError) as e:
+        raise ConfigError(f"{where}.kwargs", json.dumps(kwargs), _first_line(e)) from None
+
+
+def generator_settings(cls: type, env: Any) -> dict[str, Any]:
+    """The settings of `env`'s own generator (Jumanji keeps it in `env._generator`, each setting
+    as an attribute of the parameter's name, or with a leading underscore as RWARE's) for the
+    parameters of `cls`, so that `generator` need only name what it changes."""
+    own = getattr(env, "_generator", None)
+    settings = {}
+    for name in inspect.signature(cls).parameters:
+        for attribute in (name, f"_{name}"):
+            if hasattr(own, attribute):
+                settings[name] = getattr(own, attribute)
+                break
+    return settings
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 class JumanjiEnv(Environment):
