@@ -142,10 +142,18 @@ class JumanjiConfig:
     (multi-)discrete actions: LevelBasedForaging-v0, RobotWarehouse-v0, ... Default: ours
     (level-based foraging, a benchmark env of the EPyMARL study)."""
     kwargs: str = "{}"
-    """Keyword arguments of `jumanji.make`, as a JSON object. Default: the env's own."""
+    """Keyword arguments of `jumanji.make`, as a JSON object, e.g. '{"time_limit": 50}'. Default:
+    the env's own."""
+    generator: str = "{}"
+    """Keyword arguments of the env's own `RandomGenerator` (the layout: LBF's grid_size,
+    num_agents, num_food, fov, max_agent_level, force_coop; RWARE's shelf_rows, shelf_columns,
+    column_height, num_agents, sensor_range, request_queue_size), as a JSON object; `jumanji.make`
+    takes a generator object, which a JSON `kwargs` cannot hold. Default: {}, the env's default
+    generator (Jumanji's)."""
 
     def validate(self, path: str) -> None:
         parse_kwargs(f"{path}.kwargs", self.kwargs)
+        parse_kwargs(f"{path}.generator", self.generator)
         require_package(f"{path}.id", self.id, "jumanji", "jumanji")
         import jumanji  # imported here: only when a Jumanji env is asked for
 
@@ -154,11 +162,11 @@ class JumanjiConfig:
             raise ConfigError(f"{path}.id", self.id, "must be a Jumanji env id: " + ", ".join(sorted(registered)))
 
     def make(self) -> "Environment":
-        from wqmix.envs.jumanji_env import JumanjiEnv  # imported here: imports JAX
+        from wqmix.envs.jumanji_env import JumanjiEnv, make_jumanji  # imported here: imports JAX and Jumanji
 
-        import jumanji  # imported here: only when a Jumanji env is asked for
-
-        return JumanjiEnv(jumanji.make(self.id, **parse_kwargs("env.kwargs", self.kwargs)), where="env.id")
+        env = make_jumanji(self.id, parse_kwargs("env.kwargs", self.kwargs),
+                           parse_kwargs("env.generator", self.generator), where="env")
+        return JumanjiEnv(env, where="env.id", name=self.id)
 
 
 @dataclass(frozen=True)
