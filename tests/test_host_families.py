@@ -73,6 +73,7 @@ gymnasium.register(id="wqmix-test/Continuous-v0", entry_point=ContinuousEnv)
 # Gymnasium: LBF and RWARE
 
 
+@pytest.mark.integration  # a real env
 def test_lbf_passes_check_env_and_its_spec_matches_its_spaces():
     env = make_gym("Foraging-8x8-2p-3f-v3", {}, 0)
     assert check_env(env) == []  # no error, no warning (same seed, same episode)
@@ -87,6 +88,7 @@ def test_lbf_passes_check_env_and_its_spec_matches_its_spaces():
     assert ts.avail.all() and ts.alive.all() and not ts.won  # LBF gives no masks: every action available
 
 
+@pytest.mark.integration  # a real env
 def test_lbf_time_limit_is_its_own_and_its_limit_is_a_truncation():
     env = make_gym(LBF, {}, 0)
     assert env.spec.time_limit == env.env.unwrapped._max_episode_steps == 50  # lbforaging's registration
@@ -103,6 +105,7 @@ def test_lbf_time_limit_is_its_own_and_its_limit_is_a_truncation():
     assert ts.truncated and not ts.terminated
 
 
+@pytest.mark.integration  # a real env
 def test_lbf_max_episode_steps_in_kwargs_is_gymnasiums_time_limit():
     """`gymnasium.make` takes `max_episode_steps` itself: a TimeLimit that truncates at 3."""
     env = make_gym(LBF, {"max_episode_steps": 3}, 0)
@@ -113,6 +116,7 @@ def test_lbf_max_episode_steps_in_kwargs_is_gymnasiums_time_limit():
     assert flags == [(False, False), (False, False), (False, True)]
 
 
+@pytest.mark.integration  # a real env
 def test_lbf_team_reward_is_the_sum_and_taking_the_last_food_terminates():
     """Seed 17: the food (level 1) is at (2, 1), agent 1 (level 2) at (2, 2) next to it; agent 1
     loads it alone: its reward is level * food / (loading levels * food spawned) = 2 * 1 / (2 * 1)
@@ -131,6 +135,7 @@ def test_lbf_team_reward_is_the_sum_and_taking_the_last_food_terminates():
     np.testing.assert_array_equal(ts.obs, np.stack(raw_obs))
 
 
+@pytest.mark.integration  # a real env
 def test_lbf_team_reward_follows_the_raw_env_over_an_episode():
     """Random actions on the adapter and on a raw env with the same seed: every step's team
     reward is the sum of the raw per-agent rewards, and some step pays agent 1 alone."""
@@ -151,6 +156,7 @@ def test_lbf_team_reward_follows_the_raw_env_over_an_episode():
     assert paid_agent_1_alone
 
 
+@pytest.mark.integration  # a real env
 def test_rware_passes_check_env_and_ends_at_its_max_steps():
     env = make_gym("rware-tiny-2ag-v2", {}, 0)
     assert env.spec.time_limit == env.env.unwrapped.max_steps == 500  # rware's registration

@@ -105,11 +105,16 @@ def test_first_agent_reward_when_asked():
     np.testing.assert_allclose(float(ts.reward), -0.05, rtol=1e-6)  # the speaker's half of the step cost
 
 
-@pytest.mark.parametrize("name, fields", [("jax", {}), ("jaxmarl", {}), ("jaxmarl", {"id": "switch_riddle"})])
+@pytest.mark.parametrize("name, fields", [
+    ("jax", {}),
+    pytest.param("jaxmarl", {}, marks=pytest.mark.integration),  # real envs: the integration tier
+    pytest.param("jaxmarl", {"id": "switch_riddle"}, marks=pytest.mark.integration),
+])
 def test_check_env_passes(name, fields):
     assert check_env(_env(name, **fields)) == []
 
 
+@pytest.mark.integration  # real jaxmarl envs
 def test_speaker_listener_matches_the_raw_env():
     import jaxmarl
 
@@ -155,6 +160,7 @@ def test_agents_never_take_a_padded_action(signalling_rollout, seed, epsilon):
     assert avail[np.arange(len(actions))[:, None], np.arange(2)[None], actions].all()  # only available ones
 
 
+@pytest.mark.integration  # real jaxmarl envs
 def test_one_line_errors_before_any_compile():
     with pytest.raises(ConfigError, match=r"^env.id = 'nope' is invalid: must be a jaxmarl env id: MPE_simple_v3"):
         _env("jaxmarl", id="nope")
@@ -199,6 +205,7 @@ def test_the_example_env_passes_check_env(monkeypatch, capsys):
     assert "jax: OK (agents 2, obs 10, state 10, actions 3, time limit 10)" in capsys.readouterr().out
 
 
+@pytest.mark.integration  # real jaxmarl envs
 def test_a_buffer_larger_than_memory_is_refused_before_compiling(monkeypatch, capfd):
     """Overcooked's 5000 default episodes take 16.7 GB; with 10 GB available that is refused in one
     line, with 20 GB it is a warning."""

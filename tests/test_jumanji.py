@@ -22,6 +22,8 @@ LAST = 2  # jumanji.types.StepType.LAST
 NOOP, LOAD = 0, 5  # LBF's actions (jumanji.environments.routing.lbf.constants)
 TURN_LEFT = 2  # RWARE's (jumanji.environments.routing.robot_warehouse.types.Action)
 
+pytestmark = pytest.mark.integration  # real envs: the integration tier
+
 
 def make(env_id: str, **kwargs) -> JumanjiEnv:
     return JumanjiEnv(jumanji.make(env_id, **kwargs), name=env_id)
@@ -267,7 +269,6 @@ def test_the_generator_sets_the_layout():
         assert message.startswith(f"env.{field} = ") and valid in message and "\n" not in message
 
 
-@pytest.mark.integration
 def test_trains_on_level_based_foraging(tmp_path):
     from wqmix.driver import train_run
 

@@ -53,12 +53,24 @@ class AgentShapes(NamedTuple):
 def stack_padded(rows: Sequence[Any], width: int, xp: Any = np) -> Any:
     """(agents, width) float32: each agent's array flattened, then zero-padded on the right."""
     flat = [xp.asarray(row, xp.float32).reshape(-1) for row in rows]
+    if xp is np:  # on the host, once per env step: filling zeros is ~10x faster than np.pad
+        out = np.zeros((len(flat), width), np.float32)
+        for i, row in enumerate(flat):
+            out[i, : row.shape[0]] = row
+        return out
     return xp.stack([xp.pad(row, (0, width - row.shape[0])) for row in flat])
 
 
 def stack_masks(masks: Sequence[Any], shapes: AgentShapes, xp: Any = np) -> Any:
     """(agents, num_actions) bool from each agent's own mask ((own actions,) bool, or None for
     "every one of its actions"); padded actions are false."""
+    if xp is np:  # on the host: see stack_padded
+        out = shapes.real_actions()
+        for i, mask in enumerate(masks):
+            if mask is not None:
+                own = np.asarray(mask, bool).reshape(-1)
+                out[i, : own.shape[0]] = own
+        return out
     rows = []
     for mask, count in zip(masks, shapes.action_counts):
         own = xp.ones((count,), bool) if mask is None else xp.asarray(mask, bool).reshape(-1)
