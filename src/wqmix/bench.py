@@ -102,6 +102,10 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "and the env alone",
              lambda a: _with(_algo(cfg.official_defaults("jaxmarl"), a), env={"id": "overcooked"},
                              train={"num_envs": 8, "updates_per_iteration": 1, "buffer_size": 500}), 6400, raw=True),
+    Workload("jumanji-lbf", "Jumanji LevelBasedForaging-v0 (8x8, 2 agents, 2 foods, 100 steps) through --env jumanji, "
+             "8 envs per rollout, one update of 32 episodes per rollout; also acting alone and the env alone",
+             lambda a: _with(_algo(cfg.official_defaults("jumanji"), a),
+                             train={"num_envs": 8, "updates_per_iteration": 1}), 8000, raw=True),
     Workload("pettingzoo-spread", "mpe2 simple_spread (3 agents, 25 steps) through the PettingZoo adapter, "
              "8 envs side by side, one update of 32 episodes per 8 episodes; also its raw random-policy rate "
              "and acting alone",

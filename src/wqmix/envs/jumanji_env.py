@@ -282,3 +282,18 @@ class JumanjiEnv(Environment):
             terminated = terminated & ~cut
         reward = jnp.sum(timestep.reward).astype(jnp.float32)  # () or (agents,) -> the team's ()
         return state, self._timestep(timestep.observation, reward, terminated, last & ~terminated)
+
+    def raw_random_policy(self) -> tuple[Any, Any]:
+        """(reset(key) -> env state, step(key, env state) -> env state): the Jumanji env alone,
+        without this adapter, each agent taking a uniformly random one of its own actions
+        (masks ignored). `wqmix bench` times it beside acting, as the env's own rate."""
+        counts = jnp.asarray(self.shapes.action_counts)
+
+        def reset(key: jax.Array) -> Any:
+            return self.env.reset(key)[0]
+
+        def step(key: jax.Array, env_state: Any) -> Any:
+            actions = jax.random.randint(key, (self.num_agents,), 0, counts)
+            return self.env.step(env_state, actions.astype(self._action_dtype))[0]
+
+        return reset, step
