@@ -28,7 +28,14 @@ def test_workloads_have_the_named_schedules():
     spread = configs["pettingzoo-spread"]  # the fast protocol: 8 envs side by side, one update per 8 episodes
     assert spread.env.name == "pettingzoo" and "simple_spread" in spread.env.factory
     assert (spread.train.num_envs, spread.train.updates_per_iteration) == (8, 1)
-    assert [w.name for w in WORKLOADS.values() if w.host] == ["pettingzoo-spread", "pettingzoo-spread-workers"]
+    assert [w.name for w in WORKLOADS.values() if w.host] == ["pettingzoo-spread", "gym-lbf",
+                                                              "pettingzoo-spread-workers"]
+    assert [w.name for w in WORKLOADS.values() if w.raw] == ["jaxmarl-overcooked", "jumanji-lbf"]
+    overcooked, lbf = configs["jaxmarl-overcooked"], configs["jumanji-lbf"]
+    assert overcooked.env.id == "overcooked" and overcooked.train.buffer_size == 500  # 1.7 GB, not 16.7
+    assert lbf.env.id == "LevelBasedForaging-v0" and configs["gym-lbf"].env.id == "Foraging-8x8-2p-3f-v3"
+    for one in (overcooked, lbf, configs["gym-lbf"]):
+        assert (one.train.num_envs, one.train.updates_per_iteration) == (8, 1)
     workers = configs["pettingzoo-spread-workers"]  # the same, its envs stepped in 2 processes
     assert workers.train == dataclasses.replace(spread.train, env_workers=2)
     for name, one in (("seeds-16-mpe", mpe), ("seeds-16-smax", smax)):  # 16 seeds of the same schedule

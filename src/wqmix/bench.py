@@ -150,16 +150,22 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
 
     rates, update_rates = [], []
     acting_and_raw = _acting_and_raw(trainer, states, config) if workload.raw else None
-    raw, acting = [], []
+    raw, acting, floor = [], [], []
     for _ in range(repeats):
         if acting_and_raw is not None:
-            acting_rate, raw_rate = acting_and_raw(workload.measure_env_steps)
+            acting_rate, raw_rate, floor_rate = acting_and_raw(workload.measure_env_steps)
             acting.append(acting_rate)
             raw.append(raw_rate)
+            floor.append(floor_rate)
         states = _timed_chunk(lambda states, stop: compiled(states, jnp.int32(stop)), states,
                               workload.measure_env_steps, rates, update_rates)
     figures = _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
-    return figures if not raw else {**figures, **_beside_raw(figures, raw, acting)}
+    if not raw:
+        return figures
+    import numpy as np
+
+    return {**figures, **_beside_raw(figures, raw, acting),
+            "env_and_network_env_steps_per_s": round(float(np.median(floor)), 1)}
 
 
 def _beside_raw(figures: dict[str, Any], raw: list[float], acting: list[float]) -> dict[str, Any]:
@@ -172,14 +178,18 @@ def _beside_raw(figures: dict[str, Any], raw: list[float], acting: list[float]) 
             "training_vs_raw": round(figures["env_steps_per_s"]["median"] / raw_rate, 3)}
 
 
-def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, float]]:
+def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, float, float]]:
     """A function of `env_steps` that times, one right after the other, acting alone (the compiled
-    rollout of `train.num_envs` envs: epsilon-greedy on the agent network of seed 0, no learning)
-    and the env alone (`raw_random_policy`: the same number of envs, vmapped, stepped
-    `time_limit` steps in a jitted scan with random actions); returns their env steps/s. Both
-    are compiled before the first timing."""
+    rollout of `train.num_envs` envs: epsilon-greedy on the agent network of seed 0, no learning),
+    the env alone (`raw_random_policy`: the same number of envs, vmapped, stepped `time_limit`
+    steps in a jitted scan with random actions), and the env with the agent network in a plain
+    scan (the env, the network and epsilon-greedy, nothing recorded: the floor of acting for an
+    env cheaper than the network); returns their env steps/s. All are compiled before the first
+    timing."""
     import jax
     import jax.numpy as jnp
+
+    from wqmix import action
 
     num_envs, horizon = config.train.num_envs, trainer.spec.time_limit
     params = jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"])
@@ -197,10 +207,37 @@ def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[
 
         return jax.lax.scan(body, env_states, jax.random.split(key, horizon))[0]
 
-    jax.block_until_ready((acting(jax.random.key(0)), env_alone(jax.random.key(0))))
+    @jax.jit
+    def env_and_network(key: jax.Array) -> Any:
+        env, spec = trainer.env, trainer.spec
+        reset_key, key = jax.random.split(key)
+        env_states, timestep = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
+        hidden = jnp.zeros((num_envs, spec.num_agents, trainer.networks.agent.hidden))
+        prev_actions = jnp.full((num_envs, spec.num_agents), -1, jnp.int32)
+
+        def body(carry, step_key):
+            env_states, timestep, hidden, prev_actions = carry
+            act_key, env_key = jax.random.split(step_key)
+            hidden, q = trainer.utilities(params, hidden, timestep.obs, prev_actions)
+            actions = action.masked_epsilon_greedy(act_key, q, timestep.avail, epsilon)
+            env_states, timestep = jax.vmap(env.step)(jax.random.split(env_key, num_envs), env_states, actions)
+            return (env_states, timestep, hidden, actions), None
+
+        return jax.lax.scan(body, (env_states, timestep, hidden, prev_actions), jax.random.split(key, horizon))[0]
+
+    jax.block_until_ready((acting(jax.random.key(0)), env_alone(jax.random.key(0)),
+                           env_and_network(jax.random.key(0))))
     calls = {"count": 0}
 
-    def rates(env_steps: int) -> tuple[float, float]:
+    def scanned_rate(run: Callable, key: jax.Array, env_steps: int) -> float:
+        steps, start = 0, time.perf_counter()
+        while steps < env_steps:
+            key, rollout_key = jax.random.split(key)
+            jax.block_until_ready(run(rollout_key))
+            steps += num_envs * horizon
+        return steps / (time.perf_counter() - start)
+
+    def rates(env_steps: int) -> tuple[float, float, float]:
         calls["count"] += 1
         key = jax.random.key(calls["count"])
         steps, start = 0, time.perf_counter()
@@ -208,12 +245,9 @@ def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[
             key, rollout_key = jax.random.split(key)
             steps += int(acting(rollout_key))
         acting_rate = steps / (time.perf_counter() - start)
-        raw_steps, start = 0, time.perf_counter()
-        while raw_steps < env_steps:
-            key, rollout_key = jax.random.split(key)
-            jax.block_until_ready(env_alone(rollout_key))
-            raw_steps += num_envs * horizon
-        return acting_rate, raw_steps / (time.perf_counter() - start)
+        raw_key, floor_key = jax.random.split(key)
+        return acting_rate, scanned_rate(env_alone, raw_key, env_steps), scanned_rate(env_and_network, floor_key,
+                                                                                      env_steps)
 
     return rates
 
@@ -430,9 +464,11 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
     Console().print(table)
     for r in results:  # the env's own rate beside ours (host-stepped and `raw` workloads), on one line
         if "raw_env_steps_per_s" in r:
+            floor = r.get("env_and_network_env_steps_per_s")
+            floor = f"; the env with the agent network in a plain scan {floor:,.0f}" if floor else ""
             Console().print(f"{r['workload']} / {r['algo']}: env alone (random policy) "
                             f"{r['raw_env_steps_per_s']:,.0f} env steps/s; acting {r['acting_env_steps_per_s']:,.0f} "
-                            f"({r['acting_vs_raw']:.0%} of the env alone); training "
+                            f"({r['acting_vs_raw']:.0%} of the env alone){floor}; training "
                             f"{r['env_steps_per_s']['median']:,.0f} ({r['training_vs_raw']:.0%})")
     if json_path:
         from wqmix.run_dir import write_json_atomic
