@@ -266,3 +266,15 @@ def test_env_workers_start_from_a_script_read_from_stdin():
     done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
     assert done.returncode == 0 and done.stdout.strip() == "(2, 3, 4)", done.stderr[-2000:]
+
+
+class TwoActionAgentEnv(LeavingEnv):
+    def action_space(self, agent):
+        return spaces.Discrete(2 if agent == "c" else 3)
+
+
+def test_padding_is_named():
+    assert PettingZooEnv(LeavingEnv(), time_limit=6).padded == ()
+    env = PettingZooEnv(TwoActionAgentEnv(), time_limit=6)
+    assert env.padded == ("actions padded to 3 with actions that are never available: c (2)",)
+    assert env.reset(0).avail[2].tolist() == [True, True, False]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from wqmix.envs.base import EnvSpec, HostEnvironment, TimeStep
+from wqmix.envs.padding import AgentShapes
 
 
 def _observation_part(space_or_obs: Any) -> Any:
@@ -52,6 +53,7 @@ class PettingZooEnv(HostEnvironment):
                                  "wqmix needs discrete actions")
             action_counts.append(int(action_space.n))
         self._action_counts = np.asarray(action_counts)
+        self.padded = AgentShapes(tuple(map(str, self.agent_names)), tuple(obs_dims), tuple(action_counts)).padded()
         num_actions = max(action_counts)
         if not 0 <= noop_action < num_actions:
             raise ValueError(f"noop_action {noop_action} is not an action (there are {num_actions})")
