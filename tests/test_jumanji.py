@@ -40,7 +40,8 @@ def random_actions(rng: np.random.Generator, avail: np.ndarray) -> np.ndarray:
     ("LevelBasedForaging-v0", {}, (2, 12, 24, 6, 100, np.int8)),
     # RWARE's (Jumanji): 4 robots, sensor range 1: 8 own features + 8 cells x 5 + 9 cells x 2 = 66,
     # values up to the 20-row grid's last row (19): uint8.
-    ("RobotWarehouse-v0", {"time_limit": 50}, (4, 66, 264, 5, 50, np.uint8)),
+    pytest.param("RobotWarehouse-v0", {"time_limit": 50}, (4, 66, 264, 5, 50, np.uint8),
+                 marks=pytest.mark.slow),  # 14 s; RWARE's time-limit test stays in CI
 ])
 def test_check_env_passes_and_the_spec_is_jumanjis(env_id, kwargs, spec):
     env = make(env_id, **kwargs)
@@ -157,6 +158,7 @@ def test_lbf_loading_alone_eats_nothing():
     np.testing.assert_array_equal(ts.obs[0, :3], [2, 3, 3])  # the food, still there
 
 
+@pytest.mark.slow  # 7 s
 def test_rware_steps_as_jumanji_and_a_collision_is_terminal():
     """A random episode of RWARE: views, masks and the shared reward as Jumanji's; it ends before
     the 500-step limit when two robots collide: LAST with discount 0, terminated."""
@@ -185,7 +187,10 @@ def test_rware_time_limit_is_a_truncation_though_jumanji_calls_it_a_termination(
     assert bool(ts.truncated) and not bool(ts.terminated)
 
 
-@pytest.mark.parametrize("env_id, kwargs", [("LevelBasedForaging-v0", {}), ("RobotWarehouse-v0", {"time_limit": 50})])
+@pytest.mark.parametrize("env_id, kwargs", [
+    ("LevelBasedForaging-v0", {}),
+    pytest.param("RobotWarehouse-v0", {"time_limit": 50}, marks=pytest.mark.slow),  # 10 s
+])
 def test_reset_and_step_jit_and_vmap(env_id, kwargs):
     """Three envs vmapped under jit give what each gives alone."""
     env = make(env_id, **kwargs)
@@ -247,6 +252,7 @@ def test_the_config_path_makes_the_env_with_its_kwargs():
         cfg.validate(cfg.apply_override(config, "env.kwargs", "[25]"))
 
 
+@pytest.mark.slow  # 10 s
 def test_the_generator_sets_the_layout():
     """LBF on a 6x6 grid with 3 agents and 1 food: views of 3 * (3 + 1) = 12 values per agent; the
     settings not given are the default generator's (max level 2, cooperation forced). RWARE with 2
@@ -269,6 +275,7 @@ def test_the_generator_sets_the_layout():
         assert message.startswith(f"env.{field} = ") and valid in message and "\n" not in message
 
 
+@pytest.mark.slow  # 16 s; the host LBF and signalling runs train in CI
 def test_trains_on_level_based_foraging(tmp_path):
     from wqmix.driver import train_run
 
