@@ -212,11 +212,13 @@ class JaxMarlApiEnv(Environment):
     def step(self, key: jax.Array, env_state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
         inner, steps = env_state
         actions = jnp.asarray(actions, jnp.int32)
-        # A padded action is never available, so agents never choose one; were one given, the env
-        # gets the agent's first available action instead of an index it does not have.
-        own = self._masks(inner) if self._masks is not None else {}
-        first = jnp.argmax(stack_masks([own.get(a) for a in self.agents], self.shapes, jnp), axis=-1)
-        actions = jnp.where(actions < jnp.asarray(self.shapes.action_counts), actions, first)
+        if min(self.shapes.action_counts) < self.shapes.num_actions:
+            # A padded action is never available, so agents never choose one; were one given, the
+            # env gets the agent's first available action instead of an index it does not have.
+            # (Only where some agent has padded actions: it reads the masks once more per step.)
+            own = self._masks(inner) if self._masks is not None else {}
+            first = jnp.argmax(stack_masks([own.get(a) for a in self.agents], self.shapes, jnp), axis=-1)
+            actions = jnp.where(actions < jnp.asarray(self.shapes.action_counts), actions, first)
         obs, inner, rewards, dones, _ = self._step(key, inner, {a: actions[i] for i, a in enumerate(self.agents)})
         if self._first_agent_reward:
             reward = rewards[self.agents[0]]
