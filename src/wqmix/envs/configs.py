@@ -273,6 +273,27 @@ def load_factory(spec: str) -> Callable[..., Any]:
     return factory
 
 
+def parse_kwargs(path: str, text: str) -> dict[str, Any]:
+    """`text` as a JSON object, or the one-line ConfigError naming `path`."""
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(path, text, f"must be a JSON object ({e.msg})") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigError(path, text, "must be a JSON object, e.g. '{\"max_steps\": 50}'")
+    return kwargs
+
+
+def check_factory(path: str, spec: str) -> None:
+    """The one-line ConfigError naming `path` unless `spec` names an importable callable."""
+    try:
+        load_factory(spec)
+    except ModuleNotFoundError as e:
+        raise ConfigError(path, spec, f"cannot import {e.name!r} (is its package installed?)") from None
+    except (ValueError, ImportError) as e:
+        raise ConfigError(path, spec, str(e)) from None
+
+
 @dataclass(frozen=True)
 class PettingZooConfig:
     """A PettingZoo parallel environment (`--env pettingzoo`)."""
@@ -296,19 +317,8 @@ class PettingZooConfig:
     """Team reward from the agents' rewards. Default: sum, as JaxMARL's `CTRolloutManager`."""
 
     def validate(self, path: str) -> None:
-        try:
-            kwargs = json.loads(self.kwargs)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}.kwargs", self.kwargs, f"must be a JSON object ({e.msg})") from None
-        if not isinstance(kwargs, dict):
-            raise ConfigError(f"{path}.kwargs", self.kwargs, "must be a JSON object")
-        try:
-            load_factory(self.factory)
-        except ModuleNotFoundError as e:
-            raise ConfigError(f"{path}.factory", self.factory,
-                              f"cannot import {e.name!r} (is its package installed?)") from None
-        except (ValueError, ImportError) as e:
-            raise ConfigError(f"{path}.factory", self.factory, str(e)) from None
+        parse_kwargs(f"{path}.kwargs", self.kwargs)
+        check_factory(f"{path}.factory", self.factory)
         if self.time_limit <= 0:
             raise ConfigError(f"{path}.time_limit", self.time_limit, "must be > 0")
         if self.noop_action < 0:
@@ -317,6 +327,6 @@ class PettingZooConfig:
     def make(self) -> "PettingZooEnv":
         from wqmix.envs.pettingzoo_env import PettingZooEnv  # imported here: imports JAX
 
-        env = load_factory(self.factory)(**json.loads(self.kwargs))
+        env = load_factory(self.factory)(**parse_kwargs("env.kwargs", self.kwargs))
         return PettingZooEnv(env, time_limit=self.time_limit, state=self.state, noop_action=self.noop_action,
                              reward=self.reward)

@@ -11,38 +11,16 @@ Each family names its env by `id` (a registry id: jaxmarl's, Jumanji's, Gymnasiu
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from wqmix.envs.configs import import_jaxmarl, jaxmarl_env_ids, load_factory
+from wqmix.envs.configs import check_factory, import_jaxmarl, jaxmarl_env_ids, load_factory, parse_kwargs
 from wqmix.errors import ConfigError
 
 if TYPE_CHECKING:
     from wqmix.envs.base import Environment, HostEnvironment
 
 __all__ = ["JaxMarlConfig", "JumanjiConfig", "JaxFactoryConfig", "GymConfig", "SmacApiConfig"]
-
-
-def parse_kwargs(path: str, text: str) -> dict[str, Any]:
-    """`text` as a JSON object, or the one-line ConfigError naming `path`."""
-    try:
-        kwargs = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(path, text, f"must be a JSON object ({e.msg})") from None
-    if not isinstance(kwargs, dict):
-        raise ConfigError(path, text, "must be a JSON object, e.g. '{\"max_steps\": 50}'")
-    return kwargs
-
-
-def check_factory(path: str, spec: str) -> None:
-    """The one-line ConfigError naming `path` unless `spec` names an importable callable."""
-    try:
-        load_factory(spec)
-    except ModuleNotFoundError as e:
-        raise ConfigError(path, spec, f"cannot import {e.name!r} (is its package installed?)") from None
-    except (ValueError, ImportError) as e:
-        raise ConfigError(path, spec, str(e)) from None
 
 
 def require_package(path: str, value: Any, package: str, extra: str) -> None:
