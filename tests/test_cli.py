@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import os
 import re
 import socket
 import subprocess
@@ -49,12 +50,18 @@ def test_no_pytorch_anywhere(run_dir):
 
 def test_run_directory_files(run_dir):
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "meta.json", "metrics.csv",
-                                                         "metrics.jsonl", "summary.json"]
+                                                         "metrics.jsonl", "provenance.jsonl", "summary.json"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["algo"]["name"] == "cw-qmix" and config["seed"] == 5 and config["num_seeds"] == 2
     assert config["train"]["total_env_steps"] == 48
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["packages"]["jax"] and meta["jax_backend"] == "cpu" and meta["command"][:2] == ["wqmix", "train"]
+    # One record for the call that trained, one for its final evaluation; each with the code and machine.
+    train, final = [json.loads(line) for line in (run_dir / "provenance.jsonl").read_text().splitlines()][:2]
+    assert (train["event"], train["from_env_steps"]) == ("train", 0)
+    assert (final["event"], final["env_steps"], final["file"]) == ("final-evaluation", 48, "summary.json")
+    assert train["git"]["commit"] == meta["git"]["commit"] and "code_dirty" in train["git"]
+    assert train["machine"]["cpu_count"] == os.cpu_count() and train["command"] == meta["command"]
 
 
 def test_metrics_are_logged_per_seed(run_dir):
@@ -124,6 +131,8 @@ def test_eval_a_saved_run(run_dir, capsys):
         # The greedy policy of the matrix game is deterministic: every test episode pays the
         # payoff of the learned greedy joint action.
         assert entry["mean_return"] == trained["greedy_return"] and entry["std_return"] == 0.0
+    last = json.loads((run_dir / "provenance.jsonl").read_text().splitlines()[-1])
+    assert (last["event"], last["file"], last["command"][:2]) == ("evaluate", "eval-48.json", ["wqmix", "eval"])
     assert main(["eval", str(run_dir), "--checkpoint", "3"]) == 2
     assert "has no checkpoint at env step 3; it has 48" in capsys.readouterr().err
 

@@ -175,6 +175,16 @@ def test_report_pools_the_finished_trials_and_names_the_missing(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").is_file()
     assert json.loads((tmp_path / "report.json").read_text())["missing"] == ["qmix-p-2-seed1"]
     assert "outside this command's grid" not in text
+    # Beside the headline, the mean of each seed's last k logged tests (here both of them).
+    assert data["headline"] == "final evaluation" and "The headline score is the final evaluation" in text
+    last = {r["algo"]: r for r in data["settings"]["p-2"]["last_tests_rows"]}
+    assert last["ow-qmix"]["mean"] == ((-20 + 38) / 2 + (-20 + 34) / 2) / 2 and last["qmix"]["mean"] == -11.5
+    assert last["qmix"]["metric"] == "last-5 test_return" and "Mean of the last 5 logged tests" in text
+    data = rep.report(experiment, tmp_path, chosen, ["ow-qmix", "qmix"], 2, trials, "wqmix reproduce", last_k=1)
+    assert {r["algo"]: r["mean"] for r in data["settings"]["p-2"]["last_tests_rows"]} == {"ow-qmix": 36.0, "qmix": -3.0}
+    # These trials were written by hand, with no record of their code: each is flagged.
+    assert data["provenance"]["flagged"] == sorted(scores)
+    assert all(t["flags"] == ["no eval record"] for t in data["provenance"]["trials"].values())
 
 
 def test_a_report_of_part_of_a_grid_names_the_directory_s_other_finished_trials(tmp_path):

@@ -17,6 +17,7 @@ import pytest
 
 from wqmix.checkpoint import Checkpointer
 from wqmix.cli import main
+from wqmix.experiments.provenance import Code, trial_provenance
 from saved_runs import final_state, metric_rows
 
 pytestmark = pytest.mark.integration  # kills and resumes of real runs
@@ -102,6 +103,11 @@ def test_resuming_a_finished_run_keeps_its_results(reference, tmp_path):
     assert [s["final_train_return"] for s in summary["per_seed"]] == [last[0], last[1]]
     assert all(s["final_train_return"] is not None for s in summary["per_seed"])
     assert metric_rows(out) == metric_rows(reference)
+    # The resume is in the record, and it is the code of its final evaluation, not of training.
+    events = [json.loads(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["train", "final-evaluation", "resume", "final-evaluation"]
+    trial = trial_provenance(out)
+    assert len(trial.trained_on) == 1 and trial.evaluated_on == Code.of(events[-1])
 
 
 def test_nan_stops_the_run_naming_the_step(tmp_path, capsys):

@@ -221,7 +221,7 @@ def test_a_trial_already_finished_in_its_run_directory_is_not_trained_again(fini
     result = run_trial(entry["config"], str(run_dir), 2, ["wqmix", "sweep"], str(tmp_path / "cache"))
     assert result["summary"] == json.loads(before["summary.json"])
     assert result["files"]["metrics.csv"] == before["metrics.csv"].decode()
-    # Nothing rewritten, nothing added (a resume would add meta-resume-*.json and a new summary).
+    # Nothing rewritten, nothing added (a resume would append to provenance.jsonl and rewrite the summary).
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
     # Another config, a longer run, or no summary (the run did not end): not finished.
     config = cfg.from_dict(entry["config"])

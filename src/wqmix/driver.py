@@ -28,7 +28,8 @@ from wqmix.evaluate import greedy_episodes, matrix_game_tables
 from wqmix.loggers import RunLogger, check_logger_dependencies
 from wqmix.errors import ConfigError
 from wqmix.memory import available_bytes, release_freed_memory
-from wqmix.run_dir import device_description, prepare_run_dir, run_metadata, truncate_lines, write_json_atomic
+from wqmix.run_dir import (device_description, prepare_run_dir, record_provenance, run_metadata, truncate_lines,
+                           write_json_atomic)
 from wqmix.train import ChunkMetrics, Trainer, TrainState, min_env_steps, seed_keys
 
 _UPDATE_FIELDS = ("loss", "qmix_loss", "central_loss", "mean_weight", "grad_norm", "q_taken_mean",
@@ -186,8 +187,9 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     check_logger_dependencies(config.log.tensorboard, config.log.wandb)
     if not resume:
         write_json_atomic(out_dir / "config.json", to_dict(config))
-    write_json_atomic(out_dir / ("meta.json" if not resume else f"meta-resume-{int(time.time())}.json"),
-                      {**run_metadata(command), "env_check": {"mode": check, "warnings": env_warnings}})
+    metadata = run_metadata(command)
+    if not resume:
+        write_json_atomic(out_dir / "meta.json", {**metadata, "env_check": {"mode": check, "warnings": env_warnings}})
 
     seeds = [config.seed + i for i in range(config.num_seeds)]
     total = config.train.total_env_steps
@@ -203,6 +205,8 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         states, meta = checkpointer.restore(checkpointer.latest_step(), states)
         next_chunk, elapsed_before, rows_written = meta["next_chunk"], meta["elapsed"], meta["metric_rows"]
         console.print(f"resuming from the checkpoint at {checkpointer.latest_step():,} env steps")
+    record_provenance(out_dir, "resume" if resume else "train", metadata, from_env_steps=min_env_steps(states),
+                      env_check={"mode": check, "warnings": env_warnings})
     # Rows logged after the checkpoint will come again: cut them (the CSV also has a header).
     truncate_lines(out_dir / "metrics.jsonl", rows_written)
     truncate_lines(out_dir / "metrics.csv", rows_written + 1 if rows_written else 0)
@@ -337,6 +341,10 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
         "per_seed": per_seed,
     }
     write_json_atomic(out_dir / "summary.json", summary)
+    # The code that evaluated the final policy: a resume of a finished run trains nothing but
+    # evaluates again, so this may differ from the code that trained.
+    record_provenance(out_dir, "final-evaluation", metadata, env_steps=summary["total_env_steps"],
+                      file="summary.json")
     _print_tables(console, per_seed)
     rate = summary["env_steps_per_s"]
     console.print(f"compile {compile_s:.1f} s, training {run_s:.1f} s, "
@@ -370,10 +378,13 @@ def check_disk_space(out_dir: Path, states: TrainState, keep: int) -> None:
 
 
 def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None = None,
-             console: Console | None = None, render: Path | None = None) -> dict[str, Any]:
+             console: Console | None = None, render: Path | None = None,
+             command: list[str] | None = None) -> dict[str, Any]:
     """Evaluate a saved policy without training: greedy (epsilon = 0) test episodes of every seed
     from the run's latest checkpoint (or the one at env step `checkpoint`). Writes
     `eval-<step>.json` into the run directory and returns its content.
+
+    The call is appended to the run's provenance (`provenance.jsonl`, event "evaluate").
 
     `render`: also play one greedy episode of the first seed and draw it into this file (.png:
     a strip of frames, .gif: an animation); its path is then under "render" in the result.
@@ -427,6 +438,8 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
         result["per_seed"].append(entry)
         table.add_row(*cells)
     write_json_atomic(run_dir / f"eval-{step}.json", result)
+    record_provenance(run_dir, "evaluate", run_metadata(command), env_steps=step, file=f"eval-{step}.json",
+                      episodes=num_episodes)
     Console().print(table)
     if render is not None:
         from wqmix.render import play_greedy_episode, render_episode  # imported here: matplotlib only for --render

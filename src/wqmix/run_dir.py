@@ -1,4 +1,5 @@
-"""Run-directory files: atomic writes, JSONL appends, line truncation, the directory itself, run metadata.
+"""Run-directory files: atomic writes, JSONL appends, line truncation, the directory itself, run metadata
+and the provenance record.
 
 Every write is such that a kill never leaves a half-written file behind."""
 
@@ -72,12 +73,71 @@ def device_description() -> str:
     return f"{jax.default_backend()} ({first}{kind}{count})"
 
 
+#: The run's record of where it came from, one JSON line per call that trained, evaluated or
+#: rewrote the summary; appended, never rewritten, so a resumed or re-evaluated run keeps its history.
+PROVENANCE = "provenance.jsonl"
+#: Changed files listed in a record (the count is always complete). Ours: enough to see what changed.
+MAX_CHANGED_FILES = 20
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_provenance(source: Path | None = None) -> dict[str, Any]:
+    """The commit of the code in `source` (default: this package) and what differs from it.
+
+    `dirty`: any tracked file of the checkout differs from the commit (results written into the
+    tree count). `code_dirty`: a file of the package itself, or `pyproject.toml`, differs or is
+    untracked there: the code that ran is not the commit's. None where git or the checkout is
+    missing (an installed wheel)."""
+    source = Path(source or Path(__file__).resolve().parent)
+    commit = _git(["rev-parse", "HEAD"], source)
+    if commit is None:
+        return {"commit": None, "dirty": None, "code_dirty": None, "changed_files": []}
+    root = Path((_git(["rev-parse", "--show-toplevel"], source) or str(source)).strip())
+    tracked = (_git(["status", "--porcelain", "--untracked-files=no"], root) or "").splitlines()
+    code = (_git(["status", "--porcelain", "--untracked-files=all", "--", str(source), "pyproject.toml"], root)
+            or "").splitlines()
+    changed = sorted({line[3:] for line in tracked + code})
+    return {"commit": commit.strip(), "dirty": bool(tracked), "code_dirty": bool(code),
+            "changed_files": changed[:MAX_CHANGED_FILES], "num_changed_files": len(changed)}
+
+
+def machine_description() -> dict[str, Any]:
+    """The host: name, OS, CPU model and count, memory."""
+    import platform
+    import socket
+
+    cpu = platform.processor() or None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        pass
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine(),
+            "cpu": cpu, "cpu_count": os.cpu_count(), "memory_bytes": memory}
+
+
 def run_metadata(command: list[str] | None) -> dict[str, Any]:
-    """Where a run came from: package versions, git commit of the code, JAX backend, command, time."""
+    """Where a run came from: package versions, git commit of the code (and whether it differs
+    from the commit), the machine, JAX backend, command, time."""
     import datetime
     import importlib.metadata
     import platform
-    import subprocess
 
     import jax
 
@@ -87,23 +147,49 @@ def run_metadata(command: list[str] | None) -> dict[str, Any]:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
-    source = Path(__file__).resolve().parent
-    git: dict[str, Any] = {"commit": None, "dirty": None}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source,
-                                    capture_output=True, text=True, timeout=10)
-            git = {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        pass
     return {
         "command": command,
         "start_time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "machine": machine_description(),
         "packages": versions,
-        "git": git,
+        "git": git_provenance(),
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
     }
+
+
+def record_provenance(run_dir: Path, event: str, metadata: dict[str, Any], **details: Any) -> None:
+    """Append one record to the run's `provenance.jsonl`: `event` ("train", "resume",
+    "final-evaluation", "evaluate"), the call's `run_metadata` and `details` (env steps, files)."""
+    import datetime
+
+    path = Path(run_dir) / PROVENANCE
+    if not path.is_file() and event != "train":  # a run from before this file: its history first
+        append_jsonl(path, read_provenance(run_dir))
+    append_jsonl(path, [{
+        "event": event, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **details, **{k: v for k, v in metadata.items() if k != "start_time"}}])
+
+
+def read_provenance(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's provenance records, oldest first.
+
+    A run from before `provenance.jsonl` existed has only `meta.json` (its first call) and a
+    `meta-resume-<unix time>.json` per later call: those come back as "train" and "resume"
+    records, in time order, marked `"reconstructed": True`. Every call that reached its end wrote
+    the summary, so the last of them is the one whose code ran the final evaluation."""
+    run_dir = Path(run_dir)
+    path = run_dir / PROVENANCE
+    if path.is_file():
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for meta in sorted(run_dir.glob("meta*.json")):
+        try:
+            data = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            continue
+        records.append({"event": "train" if meta.name == "meta.json" else "resume", "time": data.get("start_time"),
+                        "file": meta.name, "reconstructed": True, **data})
+    return sorted(records, key=lambda r: (r.get("time") or "", r["event"] != "train"))

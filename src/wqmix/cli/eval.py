@@ -37,7 +37,8 @@ def run(parser: Parser, argv: list[str]) -> int:
     from wqmix.driver import eval_run
 
     try:
-        eval_run(args.run_dir, episodes=args.episodes, checkpoint=args.checkpoint, render=args.render)
+        eval_run(args.run_dir, episodes=args.episodes, checkpoint=args.checkpoint, render=args.render,
+                 command=["wqmix", "eval", *argv])
     except (OSError, ValueError, ImportError) as e:  # ConfigError and EnvCheckError are ValueErrors
         return parser.fail(e)
     return 0

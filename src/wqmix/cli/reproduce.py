@@ -64,6 +64,9 @@ def add_parser(commands) -> Parser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the grid and the estimated wall time on this machine, and exit")
     parser.add_argument("--report", action="store_true", help="only write the report from the finished trials")
+    parser.add_argument("--last-k", metavar="K", type=integer(1),
+                        help="the report's steadier score: the mean of each seed's last K logged tests, beside "
+                             "the final evaluation (default 5)")
     parser.set_defaults(run=run)
     return parser
 
@@ -77,7 +80,7 @@ def run(parser: Parser, argv: list[str]) -> int:
                       punishments=args.punishment, epsilon_anneal=args.epsilon_anneal, maps=args.maps,
                       random=args.random,
                       address=args.address, max_concurrent=args.max_concurrent, dry_run=args.dry_run,
-                      report_only=args.report, argv=list(argv), command="wqmix reproduce " + " ".join(argv))
+                      report_only=args.report, last_k=args.last_k, argv=list(argv), command="wqmix reproduce " + " ".join(argv))
     try:
         return reproduce(request)
     except (ValueError, ImportError, OSError) as e:  # ConfigError and ReproduceError are ValueErrors

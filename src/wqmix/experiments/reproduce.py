@@ -261,6 +261,9 @@ class Request:
     dry_run: bool = False
     report_only: bool = False
     """Only write the report from the finished trials (`--report`)."""
+    last_k: int | None = None
+    """The report's steadier score: the mean of each seed's last k logged tests (default
+    `results.DEFAULT_LAST_K`)."""
     argv: Sequence[str] = ()
     """The command's arguments, kept in the sweep's manifest."""
     command: str = ""
@@ -307,7 +310,7 @@ def reproduce(request: Request, log=print) -> int:
         else:
             status = 1 if any(manifest.trials[t.id]["status"] == "failed" for t in grid) else 0
     data = report(experiment, out, chosen, algos, seeds, grid, request.command,
-                  wall_s=None if request.report_only else round(time.perf_counter() - t0, 1))
+                  wall_s=None if request.report_only else round(time.perf_counter() - t0, 1), last_k=request.last_k)
     log(f"{len(data['finished'])} of {len(grid)} trials finished; report: {out / 'report.md'}")
     return status
 
@@ -453,11 +456,25 @@ def _trial_runs(out: Path, manifest_trials: dict[str, dict[str, Any]], ids: list
     return runs, missing
 
 
+HEADLINE = ("The headline score is the final evaluation: greedy test episodes of the policy at the end of "
+            "training, the parameters a user takes away and what the paper's protocol and every earlier "
+            "report give. The mean of the last {k} logged tests rests on {k} times the episodes but averages "
+            "policies from the last stretch of training; it is given beside it, as a check on the final "
+            "evaluation's noise.")
+
+
 def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequence[str], seeds: int,
-           all_trials: list[Trial], command: str, wall_s: float | None = None) -> dict[str, Any]:
+           all_trials: list[Trial], command: str, wall_s: float | None = None,
+           last_k: int | None = None) -> dict[str, Any]:
     """Write `report.md`, `report.json` and the curves (`curves.png`, `curves.pdf`) under `out`
-    from the finished trials among `all_trials`, and return the report's data."""
-    from wqmix.experiments.results import format_markdown, plot_curves, results_table
+    from the finished trials among `all_trials`, and return the report's data.
+
+    Per setting: the final evaluation (the headline; `HEADLINE` says why) and the mean of each
+    seed's last `last_k` logged tests, each with CIs over seeds; then every trial's provenance."""
+    from wqmix.experiments.provenance import provenance_section
+    from wqmix.experiments.results import DEFAULT_LAST_K, format_markdown, plot_curves, results_table, with_last_tests
+
+    last_k = last_k or DEFAULT_LAST_K
 
     out = Path(out)
     entries = Manifest.read(out).trials if (out / MANIFEST).is_file() else {}
@@ -478,14 +495,15 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
                   f"({', '.join(outside)}), not in this report: run the whole grid's command (finished trials "
                   "are not rerun) to report them all.")
     lines = [f"# Reproduction: {experiment.name}", "", first, "",
-             f"Protocol: {experiment.protocol}.", ""]
+             f"Protocol: {experiment.protocol}.", "", HEADLINE.format(k=last_k), ""]
     data: dict[str, Any] = {"experiment": experiment.name, "trials": len(all_trials), "finished": sorted(runs),
                             "missing": missing, "outside_grid": outside, "seeds": seeds, "env_steps": steps,
-                            "settings": {}}
+                            "headline": "final evaluation", "last_k": last_k, "settings": {}}
     curve_runs = []
     for setting in chosen:
         ids = [t.id for t in all_trials if t.params.get("setting", "") == setting.label]
-        done = [dataclasses.replace(runs[i], env=setting.title or experiment.name) for i in ids if i in runs]
+        done_ids = [i for i in ids if i in runs]
+        done = [dataclasses.replace(runs[i], env=setting.title or experiment.name) for i in done_ids]
         curve_runs += [r for r in done if r.curves]
         lines += [f"## {setting.title or experiment.description}", ""]
         if not done:
@@ -493,7 +511,12 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
             data["settings"][setting.label] = {"rows": []}
             continue
         rows = results_table(done)
-        lines.append(format_markdown(rows, digits=3 if rows[0].metric == "test_win_rate" else 2))
+        digits = 3 if rows[0].metric == "test_win_rate" else 2
+        lines += ["Final evaluation (the headline):", "", format_markdown(rows, digits=digits)]
+        steadier = with_last_tests(done, last_k)
+        last_rows = results_table(steadier) if steadier else []
+        lines += ([f"Mean of the last {last_k} logged tests of each seed:", "", format_markdown(last_rows, digits=digits)]
+                  if last_rows else [f"(No mean of the last {last_k} tests: some trial logged no test.)", ""])
         if experiment.name == "matrix-game":
             lines += _matrix_game_section(done)
         published = [p for p in experiment.published if p.setting == setting.label]
@@ -505,14 +528,18 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
                 lines.append(f"| {p.algo} | {ours[p.algo]:.2f} | {p.source} | {p.value} |" if p.algo in ours
                              else f"| {p.algo} | (not run) | {p.source} | {p.value} |")
             lines.append("")
-        per_seed = {i: runs[i].scores for i in ids if i in runs}
+        per_seed = {i: runs[i].scores for i in done_ids}
         data["settings"][setting.label] = {
             "title": setting.title, "rows": [dataclasses.asdict(r) for r in rows], "per_trial": per_seed,
+            "last_tests_rows": [dataclasses.asdict(r) for r in last_rows],
+            "last_tests_per_trial": dict(zip(done_ids, (r.scores for r in steadier))) if steadier else {},
             "published": [dataclasses.asdict(p) for p in published]}
     if curve_runs:
         plot_curves(curve_runs, out / "curves")
         lines += ["![learning curves](curves.png) (also curves.pdf): mean greedy test return (win rate on "
                   "SMAX) over seeds, shaded 95% bootstrap CI.", ""]
+    provenance_lines, data["provenance"] = provenance_section({i: runs[i].path for i in sorted(runs)})
+    lines += provenance_lines
     run_s = {i: (entries.get(i) or {}).get("run_s") for i in runs}
     trial_s = sum(s for s in run_s.values() if s)
     meta = _first_meta(runs.values())

@@ -37,6 +37,7 @@ from wqmix.sweep.spec import params_label
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
+    "DEFAULT_LAST_K",
     "DEFAULT_REPS",
     "ResultRow",
     "Run",
@@ -44,12 +45,14 @@ __all__ = [
     "aggregate",
     "format_markdown",
     "iqm",
+    "last_tests",
     "load_runs",
     "load_sweep",
     "params_label",
     "plot_curves",
     "results_table",
     "stratified_bootstrap_ci",
+    "with_last_tests",
     "write_csv",
 ]
 
@@ -354,10 +357,40 @@ def _group(runs: Sequence[Run]) -> dict[tuple[str, str, str], list[Run]]:
     return groups
 
 
+TEST_METRICS = ("test_win_rate", "test_return")
+#: Logged tests averaged by the steadier score (`last_tests`). Ours: at the paper's predator-prey and
+#: SMAX protocols (a test every 10k of 1M or 2M steps) the last 5 span the final 5% or less of
+#: training, and 5 tests of 16 or 32 episodes are 80 or 160 episodes instead of one test's 16 or 32.
+DEFAULT_LAST_K = 5
+
+
+def last_tests(run: Run, k: int = DEFAULT_LAST_K) -> dict[int, float] | None:
+    """Per seed, the mean of the last `k` logged greedy tests (fewer where fewer were logged);
+    None when the run logged no test (its curves are of the training return)."""
+    if k < 1:
+        raise ValueError(f"the number of last tests must be at least 1, got {k}")
+    if run.curve_metric not in TEST_METRICS or not run.curves:
+        return None
+    return {seed: float(np.mean(values[-k:])) for seed, (_, values) in run.curves.items()}
+
+
+def with_last_tests(runs: Sequence[Run], k: int = DEFAULT_LAST_K) -> list[Run] | None:
+    """The runs with their scores replaced by `last_tests` (score metric "last-k <metric>"), or
+    None when some run has no logged test for some seed."""
+    out = []
+    for run in runs:
+        scores = last_tests(run, k)
+        if scores is None or set(scores) != set(run.seeds):
+            return None
+        out.append(dataclasses.replace(run, scores=scores, score_metric=f"last-{k} {run.curve_metric}"))
+    return out
+
+
 def results_table(runs: Sequence[Run], reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
                   seed: int = 0) -> list[ResultRow]:
     """One row per (algo, env, variant), sorted by env then algo (variants of a sweep in trial
-    order), pooling the seeds of all runs of a group.
+    order), pooling the seeds of all runs of a group. The scores are each run's `scores` (the
+    final evaluation; `with_last_tests` gives runs scored by their last logged tests instead).
 
     Every (run, seed) is one sample (two runs that both trained seed 0 count twice). Point
     estimates: mean, median, IQM (`iqm`, rliable's definition). Intervals: stratified bootstrap

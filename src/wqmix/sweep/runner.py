@@ -37,7 +37,7 @@ from wqmix.sweep.spec import SweepSpec, Trial, expand, params_label
 
 #: Files a finished trial sends back to the driver (small; never checkpoints), so results reach
 #: the sweep directory even when the worker's node does not share its filesystem.
-RESULT_FILES = ("config.json", "meta.json", "summary.json", "metrics.csv", "metrics.jsonl")
+RESULT_FILES = ("config.json", "meta.json", "provenance.jsonl", "summary.json", "metrics.csv", "metrics.jsonl")
 #: XLA's persistent compilation cache of a sweep's trials, inside the sweep directory. Ours.
 COMPILE_CACHE = ".compile-cache"
 #: Seconds the driver waits, after Ctrl-C, for running trials to save a checkpoint and stop. Ours.
@@ -53,7 +53,7 @@ def finished_summary(run_dir: Path, config: Any) -> dict[str, Any] | None:
     """The summary of a run in `run_dir` that trained `config` to its end, else None. A trial
     finished before its manifest knew (a `wqmix train` run adopted into a sweep, or a manifest
     entry lost) is not resumed: that would test its final policy again, rewrite its summary with
-    this call's timings and add a meta-resume file."""
+    this call's timings and add a provenance record."""
     try:
         stored = json.loads((run_dir / "config.json").read_text())
         summary = json.loads((run_dir / "summary.json").read_text())  # written only when a run ends

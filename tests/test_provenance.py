@@ -1,0 +1,154 @@
+"""Provenance: what a run records of the code, tree and machine behind each call, how older runs
+are read back, and which trials a report flags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from wqmix.experiments.provenance import Code, flags, provenance_section, trial_provenance
+from wqmix.experiments.results import Run, last_tests, with_last_tests
+from wqmix.run_dir import PROVENANCE, git_provenance, read_provenance, record_provenance
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A checkout with a package (src/pkg), pyproject.toml and a results file, all committed."""
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "code.py").write_text("x = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "results.md").write_text("score 1\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    return tmp_path
+
+
+def test_a_clean_checkout_is_neither_dirty_nor_code_dirty(repo):
+    got = git_provenance(repo / "src" / "pkg")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert got == {"commit": head, "dirty": False, "code_dirty": False, "changed_files": [], "num_changed_files": 0}
+
+
+def test_results_written_into_the_tree_make_it_dirty_but_not_the_code(repo):
+    (repo / "results.md").write_text("score 2\n")
+    got = git_provenance(repo / "src" / "pkg")
+    assert got["dirty"] and not got["code_dirty"] and got["changed_files"] == ["results.md"]
+
+
+@pytest.mark.parametrize("change", ["edit", "untracked", "pyproject"])
+def test_a_change_to_the_package_or_pyproject_makes_the_code_dirty(repo, change):
+    if change == "edit":
+        (repo / "src" / "pkg" / "code.py").write_text("x = 2\n")
+    elif change == "untracked":  # a new module not yet committed runs all the same
+        (repo / "src" / "pkg" / "new.py").write_text("y = 1\n")
+    else:
+        (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    got = git_provenance(repo / "src" / "pkg")
+    assert got["code_dirty"] and got["dirty"] == (change != "untracked")
+
+
+def test_outside_a_checkout_nothing_is_claimed(tmp_path):
+    assert git_provenance(tmp_path)["commit"] is None and git_provenance(tmp_path)["code_dirty"] is None
+
+
+def _meta(path, commit, dirty, time):
+    path.write_text(json.dumps({"start_time": time, "git": {"commit": commit, "dirty": dirty}}))
+
+
+def test_a_run_from_before_the_provenance_file_is_read_from_its_meta_files_in_time_order(tmp_path):
+    _meta(tmp_path / "meta-resume-1700000200.json", "c" * 40, True, "2026-12-02T03:00:00+00:00")
+    _meta(tmp_path / "meta.json", "a" * 40, False, "2026-12-02T01:00:00+00:00")
+    _meta(tmp_path / "meta-resume-1700000100.json", "b" * 40, False, "2026-12-02T02:00:00+00:00")
+    records = read_provenance(tmp_path)
+    assert [(r["event"], r["git"]["commit"][0]) for r in records] == [("train", "a"), ("resume", "b"), ("resume", "c")]
+    assert all(r["reconstructed"] for r in records)
+    trial = trial_provenance(tmp_path)
+    # The last call wrote the summary; its tree differed, and whether in code is not known.
+    assert trial.evaluated_on == Code("c" * 40, None) and trial.reconstructed
+    assert flags(trial, Code("c" * 40, False)) == ["eval tree dirty?", "train tree dirty?", "eval != train"]
+
+
+def test_the_first_record_of_an_older_run_keeps_its_history(tmp_path):
+    _meta(tmp_path / "meta.json", "a" * 40, False, "2026-12-02T01:00:00+00:00")
+    record_provenance(tmp_path, "evaluate", {"git": {"commit": "b" * 40, "dirty": False, "code_dirty": False}},
+                      env_steps=100, file="eval-100.json")
+    lines = [json.loads(line) for line in (tmp_path / PROVENANCE).read_text().splitlines()]
+    assert [(r["event"], r["git"]["commit"][0]) for r in lines] == [("train", "a"), ("evaluate", "b")]
+    assert lines[1]["file"] == "eval-100.json" and lines[1]["env_steps"] == 100
+    # A fresh run has no history to carry: its first record is its own.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    _meta(fresh / "meta.json", "a" * 40, False, "2026-12-02T01:00:00+00:00")
+    record_provenance(fresh, "train", {"git": {"commit": "a" * 40, "dirty": False, "code_dirty": False}})
+    assert len((fresh / PROVENANCE).read_text().splitlines()) == 1
+
+
+def _record(path, event, commit, code_dirty, **details):
+    record_provenance(path, event, {"git": {"commit": commit, "dirty": code_dirty, "code_dirty": code_dirty},
+                                    "machine": {"hostname": "box"}}, **details)
+
+
+def test_a_resume_that_only_evaluated_is_not_training_and_is_flagged(tmp_path):
+    """The predator-prey story: trained on A, later resumed with nothing left to train on dirty B,
+    which rewrote the summary."""
+    a, b = "a" * 40, "b" * 40
+    _record(tmp_path, "train", a, False, from_env_steps=0)
+    _record(tmp_path, "final-evaluation", a, False, env_steps=1000)
+    _record(tmp_path, "resume", b, True, from_env_steps=1000)
+    _record(tmp_path, "final-evaluation", b, True, env_steps=1000)
+    trial = trial_provenance(tmp_path)
+    assert trial.trained_on == [Code(a, False)] and trial.evaluated_on == Code(b, True)
+    assert not trial.reconstructed and trial.machines == ["box"]
+    assert flags(trial, Code(b, False)) == ["eval dirty", "eval != train"]
+    assert flags(trial, Code(a, False)) == ["eval dirty", "eval != train", "eval != others"]
+
+
+def test_a_resume_that_trained_counts_as_training(tmp_path):
+    a, b = "a" * 40, "b" * 40
+    _record(tmp_path, "train", a, False, from_env_steps=0)
+    _record(tmp_path, "resume", b, False, from_env_steps=500)
+    _record(tmp_path, "final-evaluation", b, False, env_steps=1000)
+    trial = trial_provenance(tmp_path)
+    assert trial.trained_on == [Code(a, False), Code(b, False)]
+    assert flags(trial, Code(b, False)) == ["eval != train"]
+
+
+def test_the_report_section_flags_only_the_odd_trial(tmp_path):
+    a, b = "a" * 40, "b" * 40
+    for name, commit in (("one", a), ("two", a), ("odd", b)):
+        (tmp_path / name).mkdir()
+        _record(tmp_path / name, "train", commit, False, from_env_steps=0)
+        _record(tmp_path / name, "final-evaluation", commit, False, env_steps=10)
+    lines, data = provenance_section({n: tmp_path / n for n in ("one", "two", "odd")})
+    assert data["flagged"] == ["odd"] and data["common_commit"] == a
+    assert data["trials"]["odd"]["flags"] == ["eval != others"] and data["trials"]["one"]["flags"] == []
+    assert "**1 of 3 trials flagged**: odd." in lines
+    assert any(line.startswith("- `eval != others`") and "(aaaaaaa)" in line for line in lines)
+
+
+def _run(curves, metric="test_return", seeds=(0, 1)):
+    return Run(path=None, algo="a", env="e", seeds=list(seeds), scores={s: 0.0 for s in seeds},
+               score_metric="greedy_return", curves={s: (np.arange(len(v), dtype=float), np.asarray(v, float))
+                                                     for s, v in curves.items()}, curve_metric=metric)
+
+
+def test_last_tests_is_the_mean_of_the_last_k_logged_tests():
+    run = _run({0: [1.0, 2.0, 3.0, 4.0], 1: [5.0, 7.0]})
+    assert last_tests(run, 2) == {0: 3.5, 1: 6.0}
+    assert last_tests(run, 3) == {0: 3.0, 1: 6.0}  # seed 1 logged only two
+    assert last_tests(_run({0: [1.0], 1: [2.0]}, metric="train_return"), 2) is None
+    with pytest.raises(ValueError, match="at least 1"):
+        last_tests(run, 0)
+    (scored,) = with_last_tests([run], 2)
+    assert scored.scores == {0: 3.5, 1: 6.0} and scored.score_metric == "last-2 test_return"
+    # A seed without logged tests: no steadier score for the set, rather than one over fewer seeds.
+    assert with_last_tests([_run({0: [1.0]})], 2) is None
