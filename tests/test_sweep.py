@@ -56,7 +56,7 @@ def cluster():
     that repeat a configuration load its compiled functions instead of compiling them again
     (conftest.py sets the cache for the session; Ray's workers inherit it)."""
     assert os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield
     ray.shutdown()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -40,6 +41,12 @@ from wqmix.sweep.spec import SweepSpec, Trial, expand, params_label
 RESULT_FILES = ("config.json", "meta.json", "provenance.jsonl", "summary.json", "metrics.csv", "metrics.jsonl")
 #: XLA's persistent compilation cache of a sweep's trials, inside the sweep directory. Ours.
 COMPILE_CACHE = ".compile-cache"
+#: Environment variable of a node that keeps its trials on its own disk: where it sets it, a trial
+#: runs in `$WQMIX_NODE_DIR/<sweep folder>-<hash of its path>/<trial>` rather than in the sweep
+#: directory (a node that does not share the driver's filesystem, or must not write to it). Its
+#: result files still come back to the sweep directory through the object store; its checkpoints
+#: stay on that node, so a retry elsewhere after the node is lost starts the trial again.
+NODE_DIR_ENV = "WQMIX_NODE_DIR"
 #: Seconds the driver waits, after Ctrl-C, for running trials to save a checkpoint and stop. Ours.
 STOP_GRACE_S = 120.0
 
@@ -74,7 +81,7 @@ def run_trial(config_data: dict[str, Any], run_dir: str, attempt: int, command: 
     from wqmix.driver import train_run
 
     config = from_dict(config_data)
-    path = prepare_run_dir(Path(run_dir))
+    path = prepare_run_dir(node_run_dir(Path(run_dir)))
     summary = finished_summary(path, config)
     if summary is not None:
         worker = json.loads((path / "worker.json").read_text()) if (path / "worker.json").is_file() else {}
@@ -88,11 +95,32 @@ def run_trial(config_data: dict[str, Any], run_dir: str, attempt: int, command: 
         # when the swept field is not baked into it): XLA's persistent cache compiles each once.
         jax.config.update("jax_compilation_cache_dir", compile_cache)
     resume = (path / "config.json").is_file() and _has_checkpoint(path)
-    worker = {"pid": os.getpid(), "host": socket.gethostname(), "attempt": attempt, "resumed": resume,
-              "started": now()}
+    worker = {"pid": os.getpid(), "host": socket.gethostname(), "node_id": _node_id(), "run_dir": str(path),
+              "attempt": attempt, "resumed": resume, "started": now()}
     write_json_atomic(path / "worker.json", worker)
     summary = train_run(config, path, console=Console(stderr=True, quiet=True), command=command, resume=resume)
     return _trial_result(path, summary, worker)
+
+
+def node_run_dir(run_dir: Path) -> Path:
+    """Where a trial whose run directory in the sweep is `run_dir` runs on this node: there, or
+    under the node's own `NODE_DIR_ENV` folder when its environment sets one."""
+    node_dir = os.environ.get(NODE_DIR_ENV)
+    if not node_dir:
+        return run_dir
+    sweep_dir = run_dir.parent.parent  # SWEEP/trials/TRIAL
+    digest = hashlib.sha1(str(sweep_dir).encode()).hexdigest()[:8]
+    return Path(node_dir) / f"{sweep_dir.name}-{digest}" / run_dir.name
+
+
+def _node_id() -> str | None:
+    """The Ray node this runs on (None outside a Ray worker)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - where it ran is a record, never a reason to fail the trial
+        return None
 
 
 def _trial_result(path: Path, summary: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +148,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None
     the directory may hold other trials, which are kept (`Manifest.open`).
 
     `address`: a Ray cluster to join (else `RAY_ADDRESS`, else a local cluster is started for
-    this sweep and stopped after it; when Ray is already initialised in this process, that
+    this sweep and stopped after it, even where `ray start` left one running; when Ray is already initialised in this process, that
     cluster is used and left running). `max_concurrent`: trials in flight at once (default: as
     many as the cluster's CPUs and GPUs hold). Raises SweepInterrupted on Ctrl-C."""
     console = console or Console(stderr=True)
@@ -139,7 +167,10 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, address: str | None = None
 
     own_cluster = not ray.is_initialized()
     if own_cluster:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        # "local" rather than nothing: left to itself, `ray.init()` joins the last cluster that
+        # `ray start` (or any Ray test cluster) started on this machine, whoever started it.
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False,
+                 log_to_driver=False, logging_level="WARNING")
     try:
         with _sigterm_as_ctrl_c():
             return _drive(ray, spec, manifest, list(trials), todo, max_concurrent, console, source)
