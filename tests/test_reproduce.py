@@ -88,6 +88,27 @@ def finish(sweep_dir, trial, scores, curve):
                 writer.writerow({"seed": seed, "env_steps": step, "train_return": value, "test_return": value})
 
 
+def test_the_jaxmarl_protocol_collects_and_updates_as_jaxmarl_on_smax_only(tmp_path):
+    experiment = rep.with_protocol(rep.EXPERIMENTS["smax"], "jaxmarl")
+    (trial, *_) = rep.trials(experiment, rep.settings(experiment, maps=["2s3z"]), ["qmix"], 1)
+    train, network = trial.config.train, trial.config.network
+    # ql_rnn_smax.yaml: NUM_ENVS 16, NUM_STEPS 128, NUM_EPOCHS 8, BUFFER_BATCH_SIZE 32, BUFFER_SIZE 5000.
+    assert (train.collector, train.num_envs, train.stream_window, train.updates_per_iteration) == ("stream", 16, 128, 8)
+    assert (train.batch_size, train.buffer_size, train.total_env_steps) == (32, 5000, 2_000_000)
+    # The rest stays as under the paper's protocol: pymarl's network sizes and the official learning settings.
+    (paper, *_) = rep.trials(rep.EXPERIMENTS["smax"], rep.settings(rep.EXPERIMENTS["smax"], maps=["2s3z"]), ["qmix"], 1)
+    assert network == paper.config.network and trial.config.algo == paper.config.algo
+    assert trial.config.exploration == paper.config.exploration and trial.config.env == paper.config.env
+    assert rep.with_protocol(rep.EXPERIMENTS["smax"], "paper") is rep.EXPERIMENTS["smax"]
+    with pytest.raises(ConfigError, match="only smax has a jaxmarl protocol"):
+        rep.with_protocol(rep.EXPERIMENTS["predator-prey"], "jaxmarl")
+    result = wqmix("reproduce", "smax", "--protocol", "jaxmarl", "--dry-run", "--out", str(tmp_path / "dry"))
+    assert result.returncode == 0 and "protocol: jaxmarl" in result.stdout, result.stderr
+    rep.report(experiment, tmp_path, rep.settings(experiment, maps=["2s3z"]), ["qmix"], 1, [trial], "wqmix reproduce")
+    first = (tmp_path / "report.md").read_text().splitlines()[2]
+    assert "under the jaxmarl protocol" in first and "not comparable to SMAC's" in first
+
+
 def test_parts_of_a_grid_merge_into_one_manifest(tmp_path):
     spec = rep.sweep_spec(rep.EXPERIMENTS["predator-prey"], [], cfg.Config())
     first = predator_prey_trials(algos=("ow-qmix",), seeds=1, punishments=(-2.0,))
@@ -166,7 +187,8 @@ def test_report_pools_the_finished_trials_and_names_the_missing(tmp_path):
     data = rep.report(experiment, tmp_path, chosen, ["ow-qmix", "qmix"], 2, trials, "wqmix reproduce predator-prey")
     text = (tmp_path / "report.md").read_text()
     lines = text.splitlines()
-    assert lines[2].startswith("**3 of 4 trials finished**: 2 seed(s) per algorithm and setting, 1,000,000 env steps")
+    assert lines[2].startswith("**3 of 4 trials finished** under the paper protocol: 2 seed(s) per algorithm and setting, "
+                               "1,000,000 env steps")
     assert "Missing: qmix-p-2-seed1." in lines[2]
     rows = {r["algo"]: r for r in data["settings"]["p-2"]["rows"]}
     assert rows["ow-qmix"]["mean"] == 36.0 and rows["ow-qmix"]["n_seeds"] == 2 and rows["qmix"]["mean"] == -3.0

@@ -56,6 +56,10 @@ def add_parser(commands) -> Parser:
     parser.add_argument("--map", metavar="M", nargs="+", dest="maps",
                         help="smax: maps (default 3m; the paper's and the write-up's that SMAX has: "
                              "3m 2s3z 3s5z 5m_vs_6m 3s5z_vs_3s6z 6h_vs_8z)")
+    parser.add_argument("--protocol", choices=("paper", "jaxmarl"),
+                        help="smax: the paper's (official) settings, the default, or JaxMARL's schedule (16 envs x "
+                             "128-step windows of an auto-reset stream, 8 updates of 32 windows per rollout, "
+                             "pymarl-sized networks); use a DIR of its own")
     parser.add_argument("--random", metavar="N", type=integer(0),
                         help="matrix-games: random non-monotonic games, drawn from --first-seed (default 20)")
     parser.add_argument("--address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS, else local)")
@@ -78,6 +82,7 @@ def run(parser: Parser, argv: list[str]) -> int:
     request = Request(experiment=args.experiment, out=Path(args.out or f"runs/reproduce-{args.experiment}"),
                       seeds=args.seeds, first_seed=args.first_seed, algos=args.algos, env_steps=args.env_steps,
                       punishments=args.punishment, epsilon_anneal=args.epsilon_anneal, maps=args.maps,
+                      protocol=args.protocol,
                       random=args.random,
                       address=args.address, max_concurrent=args.max_concurrent, dry_run=args.dry_run,
                       report_only=args.report, last_k=args.last_k, argv=list(argv), command="wqmix reproduce " + " ".join(argv))

@@ -93,6 +93,8 @@ class Experiment:
     reference_trial_s: dict[str, float]
     """Seconds one trial took here (2 cores, measured; key "central" for OW/CW-QMIX, "other" for
     the rest) at the default settings: the time estimate's base."""
+    protocol_name: str = "paper"
+    """Which protocol (`PROTOCOLS`): the report's first line names it."""
 
 
 def _central(algo: str) -> bool:
@@ -163,6 +165,50 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 """The experiments `wqmix reproduce` runs as sweeps (matrix-games, the projector issue's suite, runs
 in one process: `reproduce_matrix_games`)."""
+
+JAXMARL_SCHEDULE: dict[str, Any] = {
+    # JaxMARL ql_rnn_smax.yaml (FLAIROx/JaxMARL baselines/QLearning, as in shared/anchors/jaxmarl-qmix):
+    # each rollout, NUM_ENVS 16 envs take NUM_STEPS 128 steps of an auto-reset stream ...
+    "train.collector": "stream",
+    "train.num_envs": 16,
+    "train.stream_window": 128,
+    # ... then NUM_EPOCHS 8 gradient steps, each on BUFFER_BATCH_SIZE 32 windows of a BUFFER_SIZE
+    # 5000-window replay.
+    "train.updates_per_iteration": 8,
+    "train.batch_size": 32,
+    "train.buffer_size": 5000,
+}
+"""`wqmix reproduce smax --protocol jaxmarl`: JaxMARL's collection and update schedule for SMAX. The
+networks stay pymarl's sizes (the official defaults: agent hidden 64, mixer 32, hypernet 64;
+JaxMARL's config has 512 / 64 / 256, which take minutes per rollout on a CPU), and so do the
+learning settings (ε over 50k steps, RMSprop, lr 5e-4, targets every 200 episodes) and the test
+protocol (32 greedy battles every 10k steps): only how experience is collected and how often the
+learner updates follow JaxMARL."""
+
+PROTOCOLS = ("paper", "jaxmarl")
+"""`--protocol`: "paper" (every experiment's default: the official settings), "jaxmarl" (smax only:
+`JAXMARL_SCHEDULE`)."""
+
+
+def with_protocol(experiment: Experiment, protocol: str | None) -> Experiment:
+    """The experiment under `protocol` (None or "paper": as it is). Raises ConfigError naming
+    `protocol` when the experiment has no such protocol."""
+    if protocol in (None, "paper"):
+        return experiment
+    if protocol not in PROTOCOLS:
+        raise ConfigError("protocol", protocol, "must be one of " + ", ".join(PROTOCOLS))
+    if experiment.name != "smax":
+        raise ConfigError("protocol", protocol, "only smax has a jaxmarl protocol; the others run the paper's")
+    return dataclasses.replace(
+        experiment, overrides={**experiment.overrides, **JAXMARL_SCHEDULE}, protocol_name="jaxmarl",
+        protocol="JaxMARL's schedule (ql_rnn_smax.yaml): 16 envs x 128-step windows of an auto-reset stream, "
+                 "8 updates of 32 windows per rollout, replay 5000 windows; pymarl-sized networks and the official "
+                 "learning settings (epsilon over 50k steps, targets every 200 episodes), 2M env steps, 32 greedy "
+                 "test battles every 10k steps; SMAX numbers are not comparable to SMAC's",
+        # The issue's pilot: OW-QMIX on 3m, 2M steps in 28 min on a machine busy with other work; the
+        # others: half (a guess, as for the paper's protocol).
+        reference_trial_s={"central": 1_700.0, "other": 850.0})
+
 
 NAMES = ("matrix-game", "matrix-games", "predator-prey", "smax")
 """What `wqmix reproduce EXPERIMENT` takes: `EXPERIMENTS` and the matrix-games suite."""
@@ -254,6 +300,8 @@ class Request:
     punishments: Sequence[float] | None = None
     epsilon_anneal: int | None = None
     maps: Sequence[str] | None = None
+    protocol: str | None = None
+    """`PROTOCOLS`: None or "paper" for the official settings; "jaxmarl" (smax): `JAXMARL_SCHEDULE`."""
     random: int | None = None
     """matrix-games: the number of random games (default 20), drawn from `first_seed`."""
     address: str | None = None
@@ -283,7 +331,7 @@ def reproduce(request: Request, log=print) -> int:
     if request.random is not None:
         raise ConfigError("random", request.random, "only matrix-games draws random games")
     out = Path(request.out)
-    experiment = EXPERIMENTS[request.experiment]
+    experiment = with_protocol(EXPERIMENTS[request.experiment], request.protocol)
     seeds = request.seeds or experiment.seeds
     algos = request.algos or experiment.algos
     chosen = settings(experiment, request.punishments, request.epsilon_anneal, request.maps)
@@ -325,7 +373,7 @@ def reproduce_matrix_games(request: Request, log=print) -> int:
     from wqmix.experiments.matrix_games import HAND_CRAFTED, SUITE_ALGORITHMS, SUITE_EPISODES, done_algorithms
 
     r = request
-    if r.punishments or r.maps or r.epsilon_anneal or r.address:
+    if r.punishments or r.maps or r.epsilon_anneal or r.address or r.protocol not in (None, "paper"):
         raise ReproduceError("matrix-games takes only --out, --seeds, --first-seed, --algos, --random, --env-steps, "
                              "--dry-run, --report")
     out = Path(r.out)
@@ -420,6 +468,7 @@ def describe_grid(experiment: Experiment, chosen: list[Setting], algos: Sequence
                   all_trials: list[Trial], todo: list[Trial], estimate: float) -> str:
     steps = all_trials[0].config.train.total_env_steps if all_trials else 0
     lines = [f"reproduce {experiment.name}: {experiment.description}",
+             f"  protocol: {experiment.protocol_name} ({experiment.protocol})",
              f"  settings: {', '.join(s.title or '(default)' for s in chosen)}",
              f"  algorithms: {', '.join(algos)}",
              f"  seeds: {seeds} per algorithm and setting"
@@ -481,9 +530,11 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     runs, missing = _trial_runs(out, entries, [t.id for t in all_trials])
     steps = all_trials[0].config.train.total_env_steps if all_trials else 0
 
-    first = (f"**{len(runs)} of {len(all_trials)} trials finished**: {seeds} seed(s) per algorithm and setting, "
+    first = (f"**{len(runs)} of {len(all_trials)} trials finished** under the {experiment.protocol_name} protocol: "
+             f"{seeds} seed(s) per algorithm and setting, "
              f"{steps:,} env steps per seed (the paper's protocol: {experiment.paper_steps:,}"
-             + (", so FEWER steps here" if steps < experiment.paper_steps else "") + ").")
+             + (", so FEWER steps here" if steps < experiment.paper_steps else "") + ")."
+             + (" SMAX is not SMAC: its numbers are not comparable to SMAC's." if experiment.env == "smax" else ""))
     if missing:
         first += f" Missing: {', '.join(missing)}."
     # A part of a grid run into a directory that holds other parts: say so, or the report looks
