@@ -1,0 +1,127 @@
+"""JaxMARL's own QMIX on SMAX, for a learning comparison beside `wqmix reproduce smax --protocol jaxmarl`.
+
+Runs the unmodified baseline kept in `../shared/anchors/jaxmarl-qmix/` (FLAIROx/JaxMARL
+`baselines/QLearning/qmix_rnn.py`, its hydra config `ql_rnn_smax.yaml`), built the way its own
+`single_run` builds it: every seed vmapped in one compiled call. Only these settings are changed,
+each to what our `--protocol jaxmarl` trials use:
+- `MAP_NAME` (its config: 3s_vs_5z) and `TOTAL_TIMESTEPS` (its config: 1e7; ours 2M);
+- `HIDDEN_SIZE`, `MIXER_EMBEDDING_DIM`, `MIXER_HYPERNET_HIDDEN_DIM`: pymarl's 64 / 32 / 64, as ours
+  (its config: 512 / 64 / 256, minutes per rollout on a CPU);
+- `NUM_SEEDS`, `SEED`.
+Everything else is JaxMARL's: its schedule, ε over 10% of the updates, RAdam at lr 5e-5, targets
+every 10 rollouts, rewards scaled by 10, and its greedy tests (512 envs x 128 steps, every 5% of
+the updates).
+
+Writes, under OUT/MAP/: `metrics.csv` (per seed and rollout: env steps, loss, mean Q, and the
+greedy test's win rate and return, repeated between tests), `tests.csv` (only the rows where a
+test ran), `summary.json` (per seed: the last test's win rate, the mean of the last 5 tests; wall
+time) and `config.json` (the whole config it ran).
+
+Run it with the anchor's Python, which has jaxmarl 0.2.0, flashbax and hydra (`run.sh` makes that
+venv; JAX_PLATFORMS=cpu is not needed):
+
+    $ANCHOR_PY benchmarks/jaxmarl_qmix_smax.py --map 3m --seeds 3 --out docs/results/smax-jaxmarl/jaxmarl-qmix
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "jaxmarl-qmix"
+"""Where the unmodified baseline and its config live (`../shared/anchors/jaxmarl-qmix` from the repo root)."""
+PYMARL_SIZES = {"HIDDEN_SIZE": 64, "MIXER_EMBEDDING_DIM": 32, "MIXER_HYPERNET_HIDDEN_DIM": 64}
+"""Network sizes of our runs (pymarl's / the official defaults), put in place of ql_rnn_smax.yaml's."""
+LAST_TESTS = 5
+"""The steadier score, as `wqmix reproduce` reports it: the mean of the last 5 tests."""
+
+
+def compose(anchor: Path, overrides: list[str]) -> dict:
+    """The baseline's config as its `single_run` sees it (config.yaml with the alg section merged in)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(anchor / "config"), version_base=None):
+        config = OmegaConf.to_container(hydra_compose(config_name="config", overrides=overrides))
+    return {**config, **config["alg"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--map", required=True, help="SMAX map, e.g. 3m, 2s3z, 3s5z")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0, help="the baseline's SEED (its seeds are split from it)")
+    parser.add_argument("--env-steps", type=int, default=2_000_000)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--anchor", type=Path, default=ANCHOR)
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(args.anchor))
+    import jax
+    import numpy as np
+    from qmix_rnn import env_from_config, make_train
+
+    overrides = ["+alg=ql_rnn_smax", f"alg.MAP_NAME={args.map}", f"alg.TOTAL_TIMESTEPS={args.env_steps}",
+                 f"NUM_SEEDS={args.seeds}", f"SEED={args.seed}", "WANDB_MODE=disabled"]
+    overrides += [f"alg.{k}={v}" for k, v in PYMARL_SIZES.items()]
+    config = compose(args.anchor, overrides)
+    env, env_name = env_from_config(copy.deepcopy(config))
+    train = make_train(config, env)  # sets config["NUM_UPDATES"]
+    rngs = jax.random.split(jax.random.PRNGKey(config["SEED"]), config["NUM_SEEDS"])
+    t0 = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(rngs).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics = jax.device_get(jax.block_until_ready(compiled(rngs))["metrics"])
+    run_s = time.perf_counter() - t0
+
+    out = args.out / args.map
+    out.mkdir(parents=True, exist_ok=True)
+    updates = config["NUM_UPDATES"]
+    test_every = int(updates * config["TEST_INTERVAL"])
+    columns = {"env_steps": "env_step", "loss": "loss", "mean_q": "qvals",
+               "test_win_rate": "test_returned_won_episode", "test_return": "test_returned_episode_returns"}
+    rows, tests = [], []
+    for seed in range(args.seeds):
+        for u in range(updates):
+            row = {"seed": seed, "update": u + 1, **{ours: float(np.asarray(metrics[theirs])[seed, u])
+                                                     for ours, theirs in columns.items()}}
+            rows.append(row)
+            if (u + 1) % test_every == 0:  # the baseline tests after these updates (and once before training)
+                tests.append(row)
+    for name, table in (("metrics.csv", rows), ("tests.csv", tests)):
+        with open(out / name, "w", newline="") as f:
+            writer = csv.DictWriter(f, list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+    per_seed = []
+    for seed in range(args.seeds):
+        wins = [t["test_win_rate"] for t in tests if t["seed"] == seed]
+        per_seed.append({"seed": seed, "final_test_win_rate": wins[-1],
+                         f"last_{LAST_TESTS}_tests_win_rate": float(np.mean(wins[-LAST_TESTS:])),
+                         "env_steps": int(rows[-1]["env_steps"]) if rows else 0})
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or None
+    summary = {"algo": "jaxmarl-qmix", "map": args.map, "env": env_name, "seeds": args.seeds,
+               "env_steps_per_seed": updates * config["NUM_STEPS"] * config["NUM_ENVS"],
+               "tests_per_seed": len(tests) // max(args.seeds, 1), "compile_s": round(compile_s, 1),
+               "run_s": round(run_s, 1), "per_seed": per_seed, "wqmix_commit": commit,
+               "jax": jax.__version__, "device": str(jax.devices()[0]), "machine": platform.platform(),
+               "cpu_count": os.cpu_count(), "command": [sys.executable, *sys.argv]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+    print(json.dumps({k: summary[k] for k in ("map", "run_s", "per_seed")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
