@@ -302,6 +302,16 @@ def test_cli_table(run_dirs, tmp_path, capsys):
     assert csv_path.read_text().startswith("algo,env,metric,n_runs,n_seeds,mean,")
 
 
+def test_cli_table_scores_the_last_k_logged_tests(run_dirs, capsys):
+    # qmix's seed s logged win rates (s + step / 100) / 10 at steps 100, 200, 300: the last two
+    # average (s + 2.5) / 10, which over seeds 0..4 is 0.45.
+    assert main(["table", str(run_dirs[2]), "--last-k", "2"]) == 0
+    assert "| 3m | qmix | last-2 test_win_rate | 5 | 0.450 [" in capsys.readouterr().out
+    # The matrix-game run logged no greedy test: refused in one line, not scored by its training return.
+    assert main(["table", str(run_dirs[3]), "--last-k", "2"]) == 2
+    assert "--last-k: some run logged no greedy test" in capsys.readouterr().err
+
+
 def test_cli_table_without_files_only_prints(run_dirs, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["table", str(run_dirs[2])]) == 0

@@ -20,6 +20,9 @@ def add_parser(commands) -> Parser:
     parser.add_argument("--out", metavar="FILE.md", help="also write the markdown table to FILE.md")
     parser.add_argument("--csv", metavar="FILE.csv", help="also write the rows (full precision) to FILE.csv")
     parser.add_argument("--reps", metavar="N", type=integer(1), help="bootstrap resamples (default 2000)")
+    parser.add_argument("--last-k", metavar="K", type=integer(1),
+                        help="score each seed by the mean of its last K logged greedy tests instead of its final "
+                             "evaluation (steadier: K tests' episodes instead of one's)")
     parser.set_defaults(run=run)
     return parser
 
@@ -27,10 +30,17 @@ def add_parser(commands) -> Parser:
 def run(parser: Parser, argv: list[str]) -> int:
     """`wqmix table RUN_DIR...`: 0 on success, 2 for a bad argument or run directory."""
     args = parser.parse_intermixed_args(argv)
-    from wqmix.experiments.results import DEFAULT_REPS, format_markdown, load_runs, results_table, write_csv
+    from wqmix.experiments.results import (DEFAULT_REPS, format_markdown, load_runs, results_table, with_last_tests,
+                                           write_csv)
 
     try:
-        rows = results_table(load_runs(args.runs), reps=args.reps or DEFAULT_REPS)
+        runs = load_runs(args.runs)
+        if args.last_k is not None:
+            runs = with_last_tests(runs, args.last_k)
+            if runs is None:
+                return parser.fail("--last-k: some run logged no greedy test for some seed (its curves are of the "
+                                   "training return); leave --last-k out to score the final evaluation")
+        rows = results_table(runs, reps=args.reps or DEFAULT_REPS)
     except ValueError as e:  # RunDirError is a ValueError
         return parser.fail(e)
     text = format_markdown(rows)
