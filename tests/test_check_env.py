@@ -462,3 +462,12 @@ def test_smax_state_is_smacs_scale_by_default_and_raw_when_asked():
     # Only the position and cooldown columns of the units differ.
     changed = np.flatnonzero(~np.isclose(np.asarray(scaled.state), np.asarray(step.state)))
     assert set(changed % width) <= {1, 2, 3} and changed.max() < units * width and changed.size >= units
+    # Each ally's own block comes first (health 1 at the start), and Qatten keys on it, not on
+    # state_dim // agents (which would cut across the enemies' blocks and the team indices).
+    from wqmix import config as cfg
+    from wqmix.agents import _attention_mixer
+
+    assert smac.spec.state_unit_dim == raw.spec.state_unit_dim == width
+    np.testing.assert_array_equal(np.asarray(step.state[: 5 * width : width]), np.ones(5))
+    qatten = cfg.with_algo(cfg.Config(), "qatten")
+    assert _attention_mixer(qatten.algo, qatten.network, smac.spec).unit_dim == width != smac.spec.state_dim // 5

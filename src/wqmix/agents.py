@@ -97,7 +97,7 @@ def make_networks(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> Ne
 
 def _attention_mixer(algo: AlgoConfig, network: NetworkConfig, spec: EnvSpec) -> AttentionMixer:
     q = algo.qatten
-    unit_dim = q.unit_dim if q.unit_dim is not None else spec.state_dim // spec.num_agents
+    unit_dim = q.unit_dim if q.unit_dim is not None else spec.state_unit_dim or spec.state_dim // spec.num_agents
     if unit_dim < 1 or unit_dim * spec.num_agents > spec.state_dim:
         raise ConfigError("algo.qatten.unit_dim", q.unit_dim,
                           f"needs 1 <= unit_dim * agents <= state_dim: the env has {spec.num_agents} agents and "

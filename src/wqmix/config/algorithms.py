@@ -130,8 +130,9 @@ class QattenConfig:
     unit's only action, no-op, is 0). Default: `mask_dead: False`."""
     unit_dim: int | None = None
     """Agent i's own features for its key: state entries [i * unit_dim, (i + 1) * unit_dim) (the
-    official `unit_dim`, which SMAC gives as its per-ally state features). None: state_dim //
-    agents (ours; the envs here do not declare one)."""
+    official `unit_dim`, which SMAC gives as its per-ally state features). None: the env's
+    `EnvSpec.state_unit_dim` where it declares one (SMAX: its per-unit world-state features),
+    else state_dim // agents (ours)."""
 
 
 @dataclass(frozen=True)

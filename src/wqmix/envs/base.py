@@ -29,6 +29,10 @@ class EnvSpec(NamedTuple):
     """Smallest dtype that holds every observation value exactly (replay storage)."""
     state_dtype: Any = np.float32
     """Smallest dtype that holds every state value exactly (replay storage)."""
+    state_unit_dim: int | None = None
+    """Where the state starts with one block of features per agent's own unit, agent i's at
+    [i * d, (i + 1) * d): d (SMAC's per-ally state features, what Qatten's official `unit_dim`
+    reads). None where the state has no such layout."""
 
 
 @struct.dataclass

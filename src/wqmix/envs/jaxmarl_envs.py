@@ -66,8 +66,11 @@ class JaxMarlEnv(Environment):
                              f"size and action count; got sizes {obs_dims} and actions {num_actions}")
         self._max_steps = int(env.max_steps)
         probe = self._timestep(obs, state, jnp.zeros(()), jnp.asarray(False))
-        self.spec = EnvSpec(num_agents=len(self.agents), obs_dim=obs_dims.pop(), state_dim=int(probe.state.shape[0]),
-                            num_actions=num_actions.pop(), time_limit=self._max_steps)
+        state_dim = int(probe.state.shape[0])
+        # SMAX's world state: per unit (allies first) 4 + unit-type features, then each unit's team and type.
+        unit_dim = state_dim // int(state.state.unit_positions.shape[0]) - 2 if kind == "smax" else None
+        self.spec = EnvSpec(num_agents=len(self.agents), obs_dim=obs_dims.pop(), state_dim=state_dim,
+                            num_actions=num_actions.pop(), time_limit=self._max_steps, state_unit_dim=unit_dim)
 
     def _outcome(self, env_state: Any) -> tuple[jax.Array, jax.Array]:
         """(an ally is alive, an enemy is alive) for SMAX."""
