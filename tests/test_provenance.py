@@ -56,8 +56,14 @@ def test_a_change_to_the_package_or_pyproject_makes_the_code_dirty(repo, change)
     assert got["code_dirty"] and got["dirty"] == (change != "untracked")
 
 
-def test_outside_a_checkout_nothing_is_claimed(tmp_path):
-    assert git_provenance(tmp_path)["commit"] is None and git_provenance(tmp_path)["code_dirty"] is None
+def test_outside_a_checkout_nothing_is_claimed(tmp_path_factory, repo):
+    assert git_provenance(tmp_path_factory.mktemp("elsewhere"))["commit"] is None
+    # An installed copy inside another repository's (ignored) virtual environment is not that repository's code.
+    (repo / ".gitignore").write_text(".venv/\n")
+    installed = repo / ".venv" / "site-packages" / "pkg"
+    installed.mkdir(parents=True)
+    (installed / "code.py").write_text("x = 1\n")
+    assert git_provenance(installed) == {"commit": None, "dirty": None, "code_dirty": None, "changed_files": []}
 
 
 def _meta(path, commit, dirty, time):

@@ -95,11 +95,13 @@ def git_provenance(source: Path | None = None) -> dict[str, Any]:
 
     `dirty`: any tracked file of the checkout differs from the commit (results written into the
     tree count). `code_dirty`: a file of the package itself, or `pyproject.toml`, differs or is
-    untracked there: the code that ran is not the commit's. None where git or the checkout is
-    missing (an installed wheel)."""
+    untracked there: the code that ran is not the commit's. None where git is missing or `source`
+    is not tracked by the checkout it sits in (an installed copy: its version is in the packages)."""
     source = Path(source or Path(__file__).resolve().parent)
     commit = _git(["rev-parse", "HEAD"], source)
-    if commit is None:
+    # Only a checkout that tracks the package tells its commit: an installed copy may sit in a
+    # virtual environment inside some other repository, whose commit says nothing about it.
+    if commit is None or not (_git(["ls-files", "--", "."], source) or "").strip():
         return {"commit": None, "dirty": None, "code_dirty": None, "changed_files": []}
     root = Path((_git(["rev-parse", "--show-toplevel"], source) or str(source)).strip())
     tracked = (_git(["status", "--porcelain", "--untracked-files=no"], root) or "").splitlines()
