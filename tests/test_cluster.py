@@ -52,7 +52,7 @@ SPEC = {
         "log": {"num_chunks": 12, "checkpoint_interval": 1, "keep_checkpoints": 2, "test_episodes": 2},
     },
     "grid": {"optim.lr": [0.001, 0.01]},
-    "seeds": 2,
+    "seeds": 1,
     "retries": 2,
 }
 
