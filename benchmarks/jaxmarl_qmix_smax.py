@@ -2,7 +2,7 @@
 
 Runs the unmodified baseline kept in `../shared/anchors/jaxmarl-qmix/` (FLAIROx/JaxMARL
 `baselines/QLearning/qmix_rnn.py`, its hydra config `ql_rnn_smax.yaml`), built the way its own
-`single_run` builds it: every seed vmapped in one compiled call. Only these settings are changed,
+`single_run` builds it, one seed per compiled call. Only these settings are changed,
 each to what our `--protocol jaxmarl` trials use:
 - `MAP_NAME` (its config: 3s_vs_5z) and `TOTAL_TIMESTEPS` (its config: 1e7; ours 2M);
 - `HIDDEN_SIZE`, `MIXER_EMBEDDING_DIM`, `MIXER_HYPERNET_HIDDEN_DIM`: pymarl's 64 / 32 / 64, as ours
@@ -11,6 +11,10 @@ each to what our `--protocol jaxmarl` trials use:
 Everything else is JaxMARL's: its schedule, ε over 10% of the updates, RAdam at lr 5e-5, targets
 every 10 rollouts, rewards scaled by 10, and its greedy tests (512 envs x 128 steps, every 5% of
 the updates).
+
+The baseline returns no metrics from its scan; it reports them per update and seed through
+`wandb.log`, from a `jax.debug.callback`, when `WANDB_MODE` is not "disabled". This script turns
+that on and puts a collector in place of `wandb.log`: the baseline's code runs unchanged, and nothing goes to W&B.
 
 Writes, under OUT/MAP/: `metrics.csv` (per seed and rollout: env steps, loss, mean Q, and the
 greedy test's win rate and return, repeated between tests), `tests.csv` (only the rows where a
@@ -70,51 +74,60 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from qmix_rnn import env_from_config, make_train
 
+    import qmix_rnn
+
+    logged: list[dict[str, float]] = []
+    qmix_rnn.wandb.log = lambda metrics: logged.append({k: float(np.asarray(v)) for k, v in metrics.items()})
+    # One seed per compiled call (NUM_SEEDS 1, as `single_run` with SEED = seed): with two or more
+    # vmapped seeds the baseline's logging callback deadlocks here (jax 0.10.2 on CPU).
     overrides = ["+alg=ql_rnn_smax", f"alg.MAP_NAME={args.map}", f"alg.TOTAL_TIMESTEPS={args.env_steps}",
-                 f"NUM_SEEDS={args.seeds}", f"SEED={args.seed}", "WANDB_MODE=disabled"]
+                 "NUM_SEEDS=1", f"SEED={args.seed}", "WANDB_MODE=offline"]
     overrides += [f"alg.{k}={v}" for k, v in PYMARL_SIZES.items()]
     config = compose(args.anchor, overrides)
     env, env_name = env_from_config(copy.deepcopy(config))
     train = make_train(config, env)  # sets config["NUM_UPDATES"]
-    rngs = jax.random.split(jax.random.PRNGKey(config["SEED"]), config["NUM_SEEDS"])
     t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(rngs).compile()
+    compiled = jax.jit(jax.vmap(train)).lower(jax.random.split(jax.random.PRNGKey(args.seed), 1)).compile()
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    metrics = jax.device_get(jax.block_until_ready(compiled(rngs))["metrics"])
-    run_s = time.perf_counter() - t0
+    columns = {"env_steps": "env_step", "update": "update_steps", "loss": "loss", "mean_q": "qvals",
+               "test_win_rate": "test_returned_won_episode", "test_return": "test_returned_episode_returns"}
+    rows, run_s = [], []
+    for seed in range(args.seed, args.seed + args.seeds):
+        logged.clear()
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(jax.random.split(jax.random.PRNGKey(seed), 1)))
+        jax.effects_barrier()  # every callback has run
+        run_s.append(round(time.perf_counter() - t0, 1))
+        rows += sorted(({"seed": seed, **{ours: record[theirs] for ours, theirs in columns.items()}} for record in logged),
+                       key=lambda r: r["update"])
 
     out = args.out / args.map
     out.mkdir(parents=True, exist_ok=True)
     updates = config["NUM_UPDATES"]
-    test_every = int(updates * config["TEST_INTERVAL"])
-    columns = {"env_steps": "env_step", "loss": "loss", "mean_q": "qvals",
-               "test_win_rate": "test_returned_won_episode", "test_return": "test_returned_episode_returns"}
-    rows, tests = [], []
-    for seed in range(args.seeds):
-        for u in range(updates):
-            row = {"seed": seed, "update": u + 1, **{ours: float(np.asarray(metrics[theirs])[seed, u])
-                                                     for ours, theirs in columns.items()}}
-            rows.append(row)
-            if (u + 1) % test_every == 0:  # the baseline tests after these updates (and once before training)
-                tests.append(row)
+    if len(rows) != args.seeds * updates:
+        raise SystemExit(f"expected {args.seeds * updates} logged updates, got {len(rows)}")
+    for row in rows:
+        row["update"] = int(row["update"])
+    test_every = max(int(updates * config["TEST_INTERVAL"]), 1)  # a run of under 20 updates: every one
+    # The baseline tests after these updates (and once before training): the rows between repeat the last test.
+    tests = [r for r in rows if r["update"] % test_every == 0]
     for name, table in (("metrics.csv", rows), ("tests.csv", tests)):
         with open(out / name, "w", newline="") as f:
             writer = csv.DictWriter(f, list(table[0]))
             writer.writeheader()
             writer.writerows(table)
     per_seed = []
-    for seed in range(args.seeds):
+    for seed in range(args.seed, args.seed + args.seeds):
         wins = [t["test_win_rate"] for t in tests if t["seed"] == seed]
         per_seed.append({"seed": seed, "final_test_win_rate": wins[-1],
                          f"last_{LAST_TESTS}_tests_win_rate": float(np.mean(wins[-LAST_TESTS:])),
-                         "env_steps": int(rows[-1]["env_steps"]) if rows else 0})
+                         "env_steps": int([r for r in rows if r["seed"] == seed][-1]["env_steps"])})
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or None
     summary = {"algo": "jaxmarl-qmix", "map": args.map, "env": env_name, "seeds": args.seeds,
                "env_steps_per_seed": updates * config["NUM_STEPS"] * config["NUM_ENVS"],
                "tests_per_seed": len(tests) // max(args.seeds, 1), "compile_s": round(compile_s, 1),
-               "run_s": round(run_s, 1), "per_seed": per_seed, "wqmix_commit": commit,
+               "run_s": run_s, "per_seed": per_seed, "wqmix_commit": commit,
                "jax": jax.__version__, "device": str(jax.devices()[0]), "machine": platform.platform(),
                "cpu_count": os.cpu_count(), "command": [sys.executable, *sys.argv]}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
