@@ -11,6 +11,7 @@ import pytest
 from gymnasium import spaces
 
 from wqmix import config as cfg
+from wqmix.envs.base import EnvSpec
 from wqmix.envs.check import check_env
 from wqmix.envs.gym_env import GymMultiAgentEnv, make_gym
 from wqmix.envs.smac_api import CountingGame, SmacApiEnv
@@ -249,7 +250,8 @@ def test_counting_game_passes_check_env():
     env = SmacApiEnv(CountingGame())
     assert check_env(env, num_episodes=3) == []  # deterministic: seed(s) restarts its targets
     assert env.reports_wins
-    assert env.spec == (2, 7, 8, 3, 6, np.float32, np.float32)  # get_env_info: obs 6 + 1, state 6 + 2
+    # get_env_info: obs 6 + 1, state 6 + 2; no per-unit state layout declared.
+    assert env.spec == EnvSpec(2, 7, 8, 3, 6, np.float32, np.float32, state_unit_dim=None)
 
 
 def test_smac_api_win_avail_and_episode_limit():
