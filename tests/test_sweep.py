@@ -1,4 +1,4 @@
-"""Sweeps on a real local Ray cluster (2 worker processes): a 4-trial x 2-seed matrix-game grid
+"""Sweeps on a real local Ray cluster (2 worker processes): a 3-trial x 2-seed matrix-game grid
 (VDN over the learning rate: the cheapest learner to compile, the sweep machinery is the same for
 every algorithm) runs to completion and `wqmix table` lists it; a worker killed with SIGKILL mid-trial is retried
 and resumes from its checkpoint to the same final parameters, bit for bit; rerunning a finished
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration  # Ray sweeps, kills and resumes
 
 ray = pytest.importorskip("ray")
 
-LRS = [0.001, 0.003, 0.01, 0.03]
+LRS = [0.001, 0.003, 0.01]  # three trials on two workers: one waits for a free worker
 SPEC = {
     "name": "lr-grid",
     "preset": "matrix-game-paper",
@@ -87,7 +87,7 @@ def assert_same_results(a: Path, b: Path):
 def test_sweep_runs_every_trial_and_the_table_lists_them(finished, capsys):
     manifest = Manifest.read(finished)
     trials = list(manifest.trials.values())
-    assert [t["status"] for t in trials] == ["done"] * 4
+    assert [t["status"] for t in trials] == ["done"] * len(LRS)
     assert [t["params"] for t in trials] == [{"optim.lr": lr} for lr in LRS]
     assert len({t["worker"]["pid"] for t in trials}) == 2  # two worker processes shared the trials
     for trial, lr in zip(trials, LRS):
@@ -100,7 +100,7 @@ def test_sweep_runs_every_trial_and_the_table_lists_them(finished, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "swept" in lines[0]
     rows = lines[2:]
-    assert len(rows) == 4
+    assert len(rows) == len(LRS)
     for row, lr in zip(rows, LRS):
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[:3] == ["matrix-game", "vdn", f"optim.lr={lr}"] and cells[4] == "2"
@@ -117,7 +117,7 @@ def test_plot_draws_one_curve_per_trial(finished, tmp_path, capsys):
 def test_sweep_status_prints_the_manifest(finished, capsys):
     assert main(["sweep", "status", str(finished)]) == 0
     out = capsys.readouterr().out
-    assert out.count("done") >= 4 and "trial-003" in out and "optim.lr=0.03" in out
+    assert out.count("done") >= 3 and "trial-002" in out and "optim.lr=0.01" in out
 
 
 def test_rerunning_a_finished_sweep_runs_nothing(finished, capsys):
@@ -169,7 +169,7 @@ def test_ctrl_c_or_kill_leaves_unfinished_trials_pending_and_a_rerun_runs_only_t
 
     out = tmp_path / "interrupted"
     spec = spec_with(LRS[:2])
-    # Ctrl-C (or `kill`) in the driver once trial-001 has started, sent from the driver's own loop
+    # Ctrl-C (or `kill`) in the driver once trial-001 is running, sent from the driver's own loop
     # (its `ray.wait`), so the signal lands inside the sweep's loop whatever the timing. Python's
     # Ctrl-C handler is installed only when SIGINT is not ignored at start, and a shell starts
     # background jobs (`cmd &`) with it ignored: the test installs it, as an interactive shell has
@@ -179,7 +179,10 @@ def test_ctrl_c_or_kill_leaves_unfinished_trials_pending_and_a_rerun_runs_only_t
     wait = ray.wait
 
     def wait_then_interrupt(*args, **kwargs):
-        if not sent and (out / "trials" / "trial-001" / "worker.json").is_file():
+        # As soon as trial-001 is submitted: once its compiled functions come from the cache, the
+        # tiny trial can end within a chunk of its worker.json appearing, before a stop could land.
+        if not sent and (out / "sweep.json").is_file() and \
+                Manifest.read(out).trials["trial-001"]["status"] == "running":
             sent.append(True)
             # Without the sweep's own handler SIGTERM would exit (Ray's) or end pytest: fail cleanly.
             assert signal.getsignal(stop_signal) not in (signal.SIG_DFL, signal.SIG_IGN, sigterm_before), "no stop"
