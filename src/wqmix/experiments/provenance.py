@@ -130,7 +130,7 @@ def provenance_section(run_dirs: Mapping[str, Path]) -> tuple[list[str], dict[st
                       "reconstructed": trial.reconstructed, "machines": trial.machines, "flags": found}
     lines += ["", (f"**{len(flagged)} of {len(trials)} trials flagged**: {', '.join(flagged)}." if flagged
                    else f"No trial flagged ({len(trials)} trials)."), ""]
-    used = sorted({f for name in flagged for f in flags(trials[name], common)}, key=list(FLAGS).index)
+    used = sorted({f for name in flagged for f in data[name]["flags"]}, key=list(FLAGS).index)
     lines += [f"- `{f}`: {FLAGS[f]}" + (f" ({str(common.commit)[:7]})" if f == "eval != others" and common else "")
               for f in used] + ([""] if used else [])
     return lines, {"trials": data, "flagged": flagged, "common_commit": common.commit if common else None}
