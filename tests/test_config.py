@@ -184,3 +184,20 @@ def test_packed_rows_must_be_increasing_counts(rows):
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, packed_rows=tuple(rows)))
     with pytest.raises(ConfigError, match=r"train.packed_rows = .* must be increasing row counts > 0"):
         cfg.validate(config)
+
+
+def test_lbf_epymarl_preset_is_epymarls_qmix_and_keeps_its_optimiser_under_algo():
+    config = parse_train_args(["--preset", "lbf-epymarl", "--algo", "ow-qmix"])[0]
+    assert (config.env.name, config.env.id) == ("jumanji", "LevelBasedForaging-v0")
+    assert config.algo.name == "ow-qmix" and config.algo.standardise_rewards
+    assert config.network.agent == "ff" and not config.network.obs_last_action and config.network.obs_agent_id
+    assert (config.optim.name, config.optim.lr, config.optim.eps) == ("adam", 5e-4, 1e-8)
+    assert config.train.total_env_steps == 2_050_000 and config.train.num_envs == 1
+    assert (config.log.test_interval, config.log.test_episodes) == (50_000, 100)
+    assert config.exploration.epsilon_anneal_steps == 50_000 and config.algo.target_update_interval == 200
+    # An algorithm's own optimiser comes and goes with it; without one, the official optimiser.
+    assert parse_train_args(["--preset", "lbf-epymarl", "--algo", "projector-qmix"])[0].optim == \
+        cfg.ALGORITHM_OPTIM["projector-qmix"]
+    projector = cfg.with_algo(cfg.Config(), "projector-qmix")
+    assert cfg.with_algo(projector, "qmix").optim == cfg.OptimConfig()
+    assert not cfg.Config().algo.standardise_rewards and cfg.Config().network.agent == "rnn"

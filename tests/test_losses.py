@@ -125,3 +125,58 @@ def test_time_limit_cuts_are_the_last_filled_step_of_episodes_that_did_not_termi
     expected = np.zeros((4, 3), bool)
     expected[3, 0] = expected[1, 2] = True
     np.testing.assert_array_equal(losses.time_limit_cuts(filled, terminated), expected)
+
+
+# ---- EPyMARL's reward standardisation ------------------------------------------------------------
+
+class EpymarlRunningMeanStd:
+    """A NumPy port of EPyMARL's `RunningMeanStd` (`src/components/standarize_stream.py`), float64."""
+
+    def __init__(self, epsilon=1e-4):
+        self.mean, self.var, self.count = np.zeros(1), np.ones(1), epsilon
+
+    def update(self, arr):
+        arr = arr.reshape(-1, arr.shape[-1])
+        batch_mean, batch_var, batch_count = arr.mean(axis=0), arr.var(axis=0, ddof=1), arr.shape[0]
+        delta = batch_mean - self.mean
+        tot_count = self.count + batch_count
+        new_mean = self.mean + delta * batch_count / tot_count
+        m_2 = self.var * self.count + batch_var * batch_count + np.square(delta) * self.count * batch_count / tot_count
+        self.mean, self.var, self.count = new_mean, m_2 / tot_count, tot_count
+
+
+def epymarl_standardised(rms, reward, filled):
+    """EPyMARL's learner on one batch: cut to the longest episode (`max_t_filled`), update, standardise."""
+    longest = int(filled.sum(axis=1).max())
+    rewards = reward[:, :longest, None]  # (B, t, 1), as `batch["reward"][:, :-1]`
+    rms.update(rewards)
+    return ((rewards - rms.mean) / np.sqrt(rms.var))[..., 0]
+
+
+def test_reward_moments_hand_computed():
+    # Episodes of 2 and 1 steps in a layout of 3: the third column is cut, the padding at [1, 1] counts (as 0).
+    reward = jnp.array([[1.0, 2.0, 0.0], [3.0, 0.0, 0.0]])
+    filled = jnp.array([[True, True, False], [True, False, False]])
+    m = losses.update_reward_moments(losses.initial_reward_moments(), reward, filled)
+    eps = 1e-4
+    mean = 1.5 * 4 / (4 + eps)  # batch mean of 1, 2, 3, 0
+    var = (1.0 * eps + (5.0 / 3.0) * 4 + 1.5 ** 2 * eps * 4 / (4 + eps)) / (4 + eps)  # batch var, ddof 1: 5/3
+    np.testing.assert_allclose([m.mean, m.var], [mean, var], rtol=1e-6)
+    assert int(m.seen) == 4
+    np.testing.assert_allclose(losses.standardise_rewards(reward, m), (np.asarray(reward) - mean) / np.sqrt(var),
+                               rtol=1e-5)
+
+
+def test_reward_moments_agree_with_epymarls_running_mean_std_over_batches():
+    rng = np.random.default_rng(0)
+    rms, moments = EpymarlRunningMeanStd(), losses.initial_reward_moments()
+    update = jax.jit(losses.update_reward_moments)
+    for _ in range(5):
+        lengths = rng.integers(1, 7, size=8)  # (B,) episodes of 1..6 steps in a layout of 9
+        filled = np.arange(9)[None, :] < lengths[:, None]
+        reward = np.where(filled, rng.normal(2.0, 3.0, size=filled.shape), 0.0).astype(np.float32)
+        expected = epymarl_standardised(rms, reward.astype(np.float64), filled)
+        moments = update(moments, jnp.asarray(reward), jnp.asarray(filled))
+        got = np.asarray(losses.standardise_rewards(jnp.asarray(reward), moments))
+        np.testing.assert_allclose(got[:, :expected.shape[1]], expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose([moments.mean, moments.var], [rms.mean[0], rms.var[0]], rtol=1e-5)

@@ -375,7 +375,29 @@ def test_mlp_agent_is_one_hidden_layer_with_no_memory():
     np.testing.assert_array_equal(h, h0)
 
 
-@pytest.mark.parametrize("kind", ["rnn", "mlp"])
+def test_ff_agent_is_epymarls_rnn_agent_without_the_gru():
+    """EPyMARL's `rnn_agent` with `use_rnn: False`: fc1 -> ReLU -> Linear -> ReLU -> fc2."""
+    from wqmix.networks import FeedForwardAgent
+
+    agent = FeedForwardAgent(hidden=5, num_actions=3)
+    x = jnp.asarray(np.random.default_rng(3).normal(size=(4, 2, 6)), jnp.float32)  # (T, B, in)
+    h0 = jnp.ones((2, 5))
+    params = agent.init(jax.random.key(0), h0, x)
+    h, q = agent.apply(params, h0, x)
+    p = params["params"]
+
+    def layer(v, name):
+        return np.asarray(v) @ p[name]["kernel"] + p[name]["bias"]
+
+    expected = layer(np.maximum(layer(np.maximum(layer(x, "fc1"), 0), "fc_hidden"), 0), "fc2")
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(h, h0)
+    hidden, _ = FeedForwardAgent(hidden=5, num_actions=3, all_hidden=True).apply(params, h0, x)
+    np.testing.assert_allclose(hidden, np.maximum(layer(np.maximum(layer(x, "fc1"), 0), "fc_hidden"), 0),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "mlp", "ff"])
 def test_per_agent_networks_each_apply_their_own_parameters(kind):
     from wqmix.agents import unroll_agents
     from wqmix.networks import AGENT_NETWORKS, PerAgent

@@ -6,6 +6,8 @@ weights are constants for the gradient; the learner applies `jax.lax.stop_gradie
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -127,3 +129,48 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
     chex.assert_equal_shape([values, mask])
     mask = mask.astype(values.dtype)
     return jnp.sum(mask * values) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+class RewardMoments(NamedTuple):
+    """Running mean and variance of the rewards the learner has seen (`standardise_rewards`)."""
+
+    mean: jax.Array  # () float32
+    var: jax.Array  # () float32
+    seen: jax.Array  # () int32: reward entries merged in so far
+
+
+REWARD_MOMENTS_EPSILON = 1e-4
+"""The prior count of the running moments (mean 0, variance 1 before any data). Source: EPyMARL
+(`RunningMeanStd(epsilon=1e-4)`, `src/components/standarize_stream.py`)."""
+
+
+def initial_reward_moments() -> RewardMoments:
+    """Mean 0, variance 1, nothing seen (EPyMARL's `RunningMeanStd` at construction)."""
+    return RewardMoments(mean=jnp.zeros((), jnp.float32), var=jnp.ones((), jnp.float32),
+                         seen=jnp.zeros((), jnp.int32))
+
+
+def update_reward_moments(moments: RewardMoments, reward: jax.Array, filled: jax.Array) -> RewardMoments:
+    """The moments with a batch of rewards merged in, as EPyMARL's learner does it
+    (`self.rew_ms.update(rewards)`): over every step of the batch cut to its longest episode, the
+    zero reward of a shorter episode's padding included; the batch variance with Bessel's
+    correction (`torch.var`); merged by the parallel formula (Chan et al.), the prior counting
+    `REWARD_MOMENTS_EPSILON`. reward, filled: (B, T)."""
+    chex.assert_equal_shape([reward, filled])
+    longest = jnp.max(jnp.sum(filled, axis=1))
+    inside = jnp.broadcast_to(jnp.arange(reward.shape[1]) < longest, reward.shape)  # EPyMARL's [:, :max_t_filled]
+    n = jnp.sum(inside).astype(jnp.float32)
+    batch_mean = jnp.sum(jnp.where(inside, reward, 0.0)) / n
+    # A batch of one entry has no variance (torch gives NaN); a stored batch holds far more.
+    batch_var = jnp.sum(jnp.where(inside, jnp.square(reward - batch_mean), 0.0)) / jnp.maximum(n - 1.0, 1.0)
+    count = moments.seen.astype(jnp.float32) + REWARD_MOMENTS_EPSILON
+    total = count + n
+    delta = batch_mean - moments.mean
+    m2 = moments.var * count + batch_var * n + jnp.square(delta) * count * n / total
+    return RewardMoments(mean=moments.mean + delta * n / total, var=m2 / total,
+                         seen=moments.seen + jnp.sum(inside).astype(jnp.int32))
+
+
+def standardise_rewards(reward: jax.Array, moments: RewardMoments) -> jax.Array:
+    """(r - mean) / sqrt(var), on every entry (padding is masked out of the loss later)."""
+    return (reward - moments.mean) / jnp.sqrt(moments.var)

@@ -105,7 +105,27 @@ class MLPAgent(nn.Module):
         return x if self.all_hidden else h0, Linear(self.num_actions, name="fc2")(x)
 
 
-AGENT_NETWORKS: dict[str, type[nn.Module]] = {"rnn": AgentRNN, "mlp": MLPAgent}
+class FeedForwardAgent(nn.Module):
+    """EPyMARL's agent without memory (`rnn_agent` with `use_rnn: False`): Linear(in -> H) -> ReLU
+    -> Linear(H -> H) -> ReLU -> Linear(H -> |U|) at every step. Same call as `AgentRNN`; the
+    hidden state passes through unchanged."""
+
+    hidden: int
+    num_actions: int
+    all_hidden: bool = False  # return the second hidden layer at every step (T, B, H) in place of h0
+
+    @nn.compact
+    def __call__(self, h0: jax.Array, inputs: jax.Array, resets: jax.Array | None = None
+                 ) -> tuple[jax.Array, jax.Array]:
+        """h0: (B, H); inputs: (T, B, in); resets unused (no memory). Returns (h0, q (T, B, |U|));
+        with `all_hidden`, (the second hidden layer (T, B, H), q)."""
+        del resets
+        x = nn.relu(Linear(self.hidden, name="fc1")(inputs))
+        h = nn.relu(Linear(self.hidden, name="fc_hidden")(x))  # EPyMARL's `self.rnn`, a Linear here
+        return h if self.all_hidden else h0, Linear(self.num_actions, name="fc2")(h)
+
+
+AGENT_NETWORKS: dict[str, type[nn.Module]] = {"rnn": AgentRNN, "mlp": MLPAgent, "ff": FeedForwardAgent}
 
 
 class PerAgent(nn.Module):

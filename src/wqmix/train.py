@@ -30,8 +30,8 @@ from wqmix.config import Config, validate
 from wqmix.envs.base import Environment, HostEnvironment, TimeStep
 from wqmix.envs.check import check_env
 from wqmix.errors import ConfigError
-from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer,
-                           make_update, pieces_for)
+from wqmix.learner import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_optimizer, make_update,
+                           pieces_for, standardise_batch_rewards)
 
 
 SEED_AXIS = "seeds"
@@ -297,7 +297,8 @@ class Trainer:
             stream_key, key = jax.random.split(key)
             stream = self.start_stream(stream_key)
         return TrainState(
-            learner=init_learner(params, self.optimizer, self.pieces.factorisation.init_carry()),
+            learner=init_learner(params, self.optimizer, self.pieces.factorisation.init_carry(),
+                                 standardise_rewards=self.config.algo.standardise_rewards),
             buffer=replay.init_buffer(self.spec, self.config.train.buffer_size, self.stream_window),
             key=key, env_steps=zero(), episodes=zero(), last_target_update_episode=zero(), stream=stream,
         )
@@ -333,6 +334,7 @@ class Trainer:
             # The loss's own key (the projector write-up's sampled V(s)) is folded in, so that the batch sampled
             # with `update_key` is the one of the algorithms that need no key.
             batch = replay.sample(buffer, update_key, cfg.batch_size)
+            learner, batch = standardise_batch_rewards(learner, batch)  # when `algo.standardise_rewards`
             loss_key = jax.random.fold_in(update_key, 1)
             if not self.packed_rows:  # stream windows say where their episodes start
                 return self._update(learner, batch.replace(starts=None), loss_key, batch.starts)

@@ -170,6 +170,10 @@ class AlgoConfig:
     """Without the central estimator: bootstrap at online greedy actions valued by the target
     networks (true, official `double_q: True`) or at the target agents' own masked argmax (false,
     the write-up's code: `target_agent_q.max(dim=-1)`). Default: official."""
+    standardise_rewards: bool = False
+    """Before each update, merge the batch's rewards into running moments and learn from
+    (r - mean) / std (`losses.update_reward_moments`; EPyMARL's learners, `standardise_rewards: True`
+    in its `qmix.yaml`). Default: official (off: the paper's code learns from raw rewards)."""
     qmix_loss_coef: float = 1.0
     """Coefficient of the weighted QMIX loss. Default: official (`qmix_loss: 1`)."""
     central_loss_coef: float = 1.0

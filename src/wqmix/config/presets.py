@@ -84,10 +84,37 @@ def predator_prey_fast() -> Config:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, num_envs=8))
 
 
+EPYMARL_OPTIM = OptimConfig(name="adam", lr=5e-4, weight_decay=0.0, grad_norm_clip=10.0, eps=1e-8)
+"""EPyMARL's optimiser for every value-based learner: Adam, lr 5e-4 (`q_learner.py`,
+`Adam(params, lr=args.lr)`: PyTorch's eps 1e-8, no weight decay), grad norm 10 (`default.yaml`)."""
+
+
+def lbf_epymarl() -> Config:
+    """Level-based foraging, Jumanji's `LevelBasedForaging-v0` at its defaults (8x8 grid, 2 agents,
+    2 foods, cooperation forced, full view, 100-step episodes), under EPyMARL's QMIX settings
+    (uoe-agents/epymarl: `config/default.yaml`, `algs/qmix.yaml`, `envs/gymma.yaml`): one env and one
+    update of 32 episodes after each episode (`runner: episode`), replay 5,000 episodes, epsilon
+    1.0 -> 0.05 over 50k steps, targets copied every 200 episodes, standardised rewards
+    (`standardise_rewards: True`), agent inputs with the agent id but not the last action
+    (`obs_last_action: False`), the feed-forward agent of 64 units (`use_rnn: False`), Adam
+    (`EPYMARL_OPTIM`), 2.05M env steps (`t_max`) and 100 greedy test episodes every 50k steps.
+    The Jumanji env is the JAX version of the `lbforaging` task EPyMARL ran as `Foraging-8x8-2p-2f-coop`.
+    `--algo NAME` keeps this optimiser unless the algorithm has its own (`with_algo`)."""
+    base = official_defaults("jumanji")
+    return dataclasses.replace(
+        base,
+        algo=dataclasses.replace(base.algo, standardise_rewards=True),
+        network=dataclasses.replace(base.network, obs_last_action=False, agent="ff"),
+        optim=EPYMARL_OPTIM,
+        train=dataclasses.replace(base.train, total_env_steps=2_050_000),
+        log=dataclasses.replace(base.log, test_interval=50_000, test_episodes=100))
+
+
 PRESETS: dict[str, typing.Callable[[], Config]] = {
     "matrix-game-paper": matrix_game_paper,
     "predator-prey-paper": predator_prey_paper,
     "predator-prey-fast": predator_prey_fast,
+    "lbf-epymarl": lbf_epymarl,
 }
 """Named presets for `--preset`. The default `Config()` is `matrix-game-paper`."""
 
@@ -109,15 +136,17 @@ def with_env(config: Config, name: str) -> Config:
 
 def with_algo(config: Config, name: str) -> Config:
     """`config` with the algorithm's defining fields (`DEFINING_FIELDS`) set to the registered
-    algorithm `name`, its optimiser (`ALGORITHM_OPTIM`, else the official one) and its alpha and
-    other official settings (`ALGORITHM_SETTINGS`, else alpha 0.1); the other shared fields
-    (gamma, ...) are kept."""
+    algorithm `name`, its optimiser and its alpha and other official settings
+    (`ALGORITHM_SETTINGS`, else alpha 0.1); the other shared fields (gamma, ...) are kept. The
+    optimiser: the algorithm's own (`ALGORITHM_OPTIM`); else the base config's, a preset's protocol
+    such as `lbf-epymarl`'s Adam, unless the config's algorithm has its own (then the official one)."""
     if name not in ALGORITHMS:
         raise ConfigError("algo", name, "must be one of " + ", ".join(ALGORITHMS))
     preset = ALGORITHMS[name]
+    kept = OptimConfig() if config.algo.name in ALGORITHM_OPTIM else config.optim
     algo = dataclasses.replace(config.algo, **{f: getattr(preset, f) for f in DEFINING_FIELDS},
                                alpha=AlgoConfig.alpha)
-    config = dataclasses.replace(config, algo=algo, optim=ALGORITHM_OPTIM.get(name, OptimConfig()))
+    config = dataclasses.replace(config, algo=algo, optim=ALGORITHM_OPTIM.get(name, kept))
     for dotted, value in ALGORITHM_SETTINGS.get(name, {}).items():
         section, key = dotted.split(".")
         config = dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **{key: value})})

@@ -31,10 +31,11 @@ class NetworkConfig:
     """Feed each agent its previous action (one-hot). Default: official `obs_last_action`."""
     obs_agent_id: bool = True
     """Feed each agent its one-hot id (the agent network is shared). Default: official."""
-    agent: Literal["rnn", "mlp"] = "rnn"
+    agent: Literal["rnn", "mlp", "ff"] = "rnn"
     """The agent network (and the central one): rnn, Linear -> ReLU -> GRU -> Linear (official
     `rnn_agent`); mlp, the projector write-up's feed-forward `MLP(obs, hidden, actions)`, Linear -> ReLU ->
-    Linear with no memory. Default: official."""
+    Linear with no memory; ff, EPyMARL's `rnn_agent` with `use_rnn: False`, Linear -> ReLU -> Linear ->
+    ReLU -> Linear with no memory. Default: official."""
     shared_agent: bool = True
     """One agent network for all agents (official parameter sharing) or one of its own per
     agent (the write-up's code, a list of `agent_networks`). Default: official."""

@@ -46,7 +46,9 @@ double of one piece.
 
 from wqmix.learner.assemble import make_optimizer, pieces_for
 from wqmix.learner.pieces import Pieces, stored_agent_inputs, time_major, unroll_episodes, unroll_with_hidden
-from wqmix.learner.update import LearnerState, UpdateMetrics, copy_targets, init_learner, make_loss, make_update
+from wqmix.learner.update import (LearnerState, UpdateMetrics, copy_targets, init_learner, make_loss, make_update,
+                                  standardise_batch_rewards)
 
 __all__ = ["LearnerState", "Pieces", "UpdateMetrics", "copy_targets", "init_learner", "make_loss", "make_optimizer",
-           "make_update", "pieces_for", "stored_agent_inputs", "time_major", "unroll_episodes", "unroll_with_hidden"]
+           "make_update", "pieces_for", "standardise_batch_rewards", "stored_agent_inputs", "time_major",
+           "unroll_episodes", "unroll_with_hidden"]

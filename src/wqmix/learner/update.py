@@ -28,6 +28,7 @@ class LearnerState:
     opt_state: Any
     steps: jax.Array  # () int32: gradient updates so far (the omega anneal counts these)
     carry: dict[str, jax.Array]  # what the factorisation keeps between updates (`Factorisation.init_carry`)
+    reward_moments: losses.RewardMoments | None = None  # with `algo.standardise_rewards`; None: off
 
 
 @struct.dataclass
@@ -136,18 +137,31 @@ def make_update(algo: AlgoConfig, networks: Networks, optimizer: optax.GradientT
         if algo.target_update == "soft":
             target_params = optax.incremental_update(params, target_params, algo.tau)
         metrics = metrics.replace(grad_norm=optax.tree.norm(grads))
-        return LearnerState(params=params, target_params=target_params, opt_state=opt_state, steps=state.steps + 1,
-                            carry=carry), metrics
+        return state.replace(params=params, target_params=target_params, opt_state=opt_state, steps=state.steps + 1,
+                             carry=carry), metrics
 
     return update
 
 
 def init_learner(params: Params, optimizer: optax.GradientTransformation,
-                 carry: dict[str, jax.Array] | None = None) -> LearnerState:
+                 carry: dict[str, jax.Array] | None = None, standardise_rewards: bool = False) -> LearnerState:
     """The learner before its first update. `carry`: the factorisation's initial carry
-    (`Factorisation.init_carry`; None: nothing, which its first update fills in)."""
+    (`Factorisation.init_carry`; None: nothing, which its first update fills in).
+    `standardise_rewards`: keep running reward moments (`standardise_batch_rewards`)."""
     return LearnerState(params=params, target_params=jax.tree_util.tree_map(jnp.copy, params),
-                        opt_state=optimizer.init(params), steps=jnp.zeros((), jnp.int32), carry=dict(carry or {}))
+                        opt_state=optimizer.init(params), steps=jnp.zeros((), jnp.int32), carry=dict(carry or {}),
+                        reward_moments=losses.initial_reward_moments() if standardise_rewards else None)
+
+
+def standardise_batch_rewards(state: LearnerState, batch: Episodes) -> tuple[LearnerState, Episodes]:
+    """EPyMARL's `standardise_rewards`, before the update: the batch's rewards merged into the
+    running moments, then replaced by (r - mean) / std under the moments that include them.
+    Unchanged when the learner keeps no moments."""
+    if state.reward_moments is None:
+        return state, batch
+    moments = losses.update_reward_moments(state.reward_moments, batch.reward, batch.filled)
+    return (state.replace(reward_moments=moments),
+            batch.replace(reward=losses.standardise_rewards(batch.reward, moments)))
 
 
 def copy_targets(state: LearnerState) -> LearnerState:
