@@ -83,27 +83,25 @@ def test_targets_stay_fixed_between_copies():
     assert not leaves_equal(final.learner.params, state.learner.params)  # but learning happened
 
 
-def test_standardised_rewards_merge_every_sampled_batch_and_change_what_is_learned():
+def test_standardised_rewards_merge_every_sampled_batch_and_are_what_is_learned():
     from wqmix.envs.payoffs import PAPER_PAYOFF
 
     plain = tiny_config("qmix", total_env_steps=24)
+    assert Trainer(plain).init(jax.random.key(3)).learner.reward_moments is None
     config = dataclasses.replace(plain, algo=dataclasses.replace(plain.algo, standardise_rewards=True))
     trainer = Trainer(config)
     state = trainer.init(jax.random.key(3))
     assert int(state.learner.reward_moments.seen) == 0
-    final, _ = jax.jit(trainer.run_chunk)(state, jnp.int32(24))
+    final, metrics = jax.jit(trainer.run_chunk)(state, jnp.int32(24))
     # The matrix game: one step per episode, so each update of 8 episodes merges 8 rewards.
     assert int(final.learner.reward_moments.seen) == int(final.updates) * 8 == 17 * 8
     payoff = np.asarray(PAPER_PAYOFF)
     assert payoff.min() < float(final.learner.reward_moments.mean) < payoff.max()
     assert float(final.learner.reward_moments.var) > 0
-
-    unscaled_trainer = Trainer(plain)
-    unscaled = unscaled_trainer.init(jax.random.key(3))
-    assert unscaled.learner.reward_moments is None
-    unscaled_final, _ = jax.jit(unscaled_trainer.run_chunk)(unscaled, jnp.int32(24))
-    assert leaves_equal(unscaled.learner.params, state.learner.params)  # the same start
-    assert not leaves_equal(unscaled_final.learner.params, final.learner.params)
+    # One-step episodes: the targets are the rewards the update saw. Uniform exploration pays
+    # -40/9 on average; standardised, the batches' rewards average near 0.
+    target_mean = float(metrics.update.target_mean) / int(metrics.learn_iterations)
+    assert abs(target_mean) < 1.5, target_mean
 
 
 def matrix_game_outcomes(algo: str, episodes: int, num_seeds: int = 5) -> list[dict]:
