@@ -129,6 +129,7 @@ def test_trials_land_on_both_nodes_and_come_back_through_the_object_store(two_no
     assert where_it_ran(uninterrupted, local) == (uninterrupted / "trials" / local).resolve()
 
 
+@pytest.mark.slow  # CI time: the two-node test above stays in the integration tier
 def test_a_node_lost_mid_trial_is_run_again_on_the_head_and_ends_as_the_uninterrupted_sweep(
         two_nodes, uninterrupted, tmp_path):
     from wqmix.sweep.runner import run_sweep

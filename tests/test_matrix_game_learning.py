@@ -36,9 +36,9 @@ def assert_recovers_optimum(outcomes: list[dict]) -> None:
 
 @pytest.mark.parametrize("algo", ["ow-qmix", pytest.param("cw-qmix", marks=pytest.mark.slow)])
 def test_wqmix_recovers_the_optimal_joint_action_on_the_matrix_game(algo):
-    """2 seeds of 1500 episodes each (the paper's settings, shortened; 5 seeds of the full preset
-    are `test_wqmix_matrix_game_full_preset`, with `-m slow`)."""
-    assert_recovers_optimum(matrix_game_outcomes(algo, 1500, num_seeds=2))
+    """1 seed of 1500 episodes (the paper's settings, shortened; 5 seeds of the full preset are
+    `test_wqmix_matrix_game_full_preset`, with `-m slow`)."""
+    assert_recovers_optimum(matrix_game_outcomes(algo, 1500, num_seeds=1))
 
 
 @pytest.mark.slow
