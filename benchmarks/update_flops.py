@@ -1,6 +1,6 @@
 """Matrix-product GFLOP of one gradient update, per algorithm, on a preset's workload.
 
-Counts the update's matrix products from its jaxpr (`wqmix.bench.matmul_flops`: 2 x m x n x k
+Counts the update's matrix products from its jaxpr (`wqmix.bench.update_matmul_flops`: 2 x m x n x k
 each, a scan's body as many times as it runs), on a batch of `train.batch_size` episodes padded
 to the env's time limit, as `wqmix bench` reports `update_gflop`. Nothing is timed, so it may
 run beside other work. Prints one line per algorithm, with the parameter count of each network.
@@ -15,8 +15,7 @@ import argparse
 import jax
 import numpy as np
 
-from wqmix.bench import matmul_flops
-from wqmix.buffer import sample
+from wqmix.bench import update_matmul_flops
 from wqmix.config.resolve import resolve_config
 from wqmix.train import Trainer
 
@@ -26,8 +25,7 @@ def update_gflop(preset: str, algo: str) -> tuple[float, dict[str, int]]:
     config = resolve_config(preset=preset, algo=algo)
     trainer = Trainer(config)
     state = trainer.init(jax.random.key(config.seed))
-    batch = sample(state.buffer, jax.random.key(0), config.train.batch_size)
-    flops = matmul_flops(jax.make_jaxpr(trainer._update)(state.learner, batch).jaxpr)
+    flops = update_matmul_flops(trainer, state)
     sizes = {name: int(sum(np.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params)))
              for name, params in state.learner.params.items()}
     return flops / 1e9, sizes

@@ -276,12 +276,10 @@ def _figures(workload: Workload, algo: str, config: cfg.Config, trainer: Any, st
     import jax
     import numpy as np
 
-    from wqmix.buffer import buffer_bytes, sample
+    from wqmix.buffer import buffer_bytes
 
-    learner = jax.tree_util.tree_map(lambda x: x[0], states.learner)
-    buffer0 = jax.tree_util.tree_map(lambda x: x[0], states.buffer)
-    batch = sample(buffer0, jax.random.key(0), config.train.batch_size)
-    flops = matmul_flops(jax.make_jaxpr(trainer._update)(learner, batch).jaxpr)
+    first_seed = jax.tree_util.tree_map(lambda x: x[0], states)
+    flops = update_matmul_flops(trainer, first_seed)
     median, median_updates = float(np.median(rates)), float(np.median(update_rates))
     return {
         "workload": workload.name, "algo": algo, "description": workload.description, "seeds": config.num_seeds,
@@ -367,6 +365,17 @@ def run_host_workload(workload: Workload, algo: str, repeats: int) -> dict[str, 
 
     figures = _figures(workload, algo, config, trainer, states, compile_s, rates, update_rates)
     return {**figures, **_beside_raw(figures, raw, acting)}
+
+
+def update_matmul_flops(trainer: Any, state: Any) -> float:
+    """Matrix-product FLOPs (`matmul_flops`) of one update of `trainer` on a batch sampled from
+    the replay of `state` (one seed's `TrainState`)."""
+    import jax
+
+    from wqmix.buffer import sample
+
+    batch = sample(state.buffer, jax.random.key(0), trainer.config.train.batch_size)
+    return matmul_flops(jax.make_jaxpr(trainer._update)(state.learner, batch).jaxpr)
 
 
 def matmul_flops(jaxpr) -> float:

@@ -159,7 +159,8 @@ def update_reward_moments(moments: RewardMoments, reward: jax.Array, filled: jax
     chex.assert_equal_shape([reward, filled])
     longest = jnp.max(jnp.sum(filled, axis=1))
     inside = jnp.broadcast_to(jnp.arange(reward.shape[1]) < longest, reward.shape)  # EPyMARL's [:, :max_t_filled]
-    n = jnp.sum(inside).astype(jnp.float32)
+    entries = jnp.sum(inside, dtype=jnp.int32)
+    n = entries.astype(jnp.float32)
     batch_mean = jnp.sum(jnp.where(inside, reward, 0.0)) / n
     # A batch of one entry has no variance (torch gives NaN); a stored batch holds far more.
     batch_var = jnp.sum(jnp.where(inside, jnp.square(reward - batch_mean), 0.0)) / jnp.maximum(n - 1.0, 1.0)
@@ -168,7 +169,7 @@ def update_reward_moments(moments: RewardMoments, reward: jax.Array, filled: jax
     delta = batch_mean - moments.mean
     m2 = moments.var * count + batch_var * n + jnp.square(delta) * count * n / total
     return RewardMoments(mean=moments.mean + delta * n / total, var=m2 / total,
-                         seen=moments.seen + jnp.sum(inside).astype(jnp.int32))
+                         seen=moments.seen + entries)
 
 
 def standardise_rewards(reward: jax.Array, moments: RewardMoments) -> jax.Array:
