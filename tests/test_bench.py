@@ -70,3 +70,57 @@ def test_matmul_flops_counts_loop_bodies_as_often_as_they_run():
     grad = jax.grad(lambda w_, h, xs: jnp.sum(jax.lax.scan(lambda h, x: ((h @ w_)[:, :4] + x, None), h, xs)[0]))
     jaxpr = jax.make_jaxpr(grad)(w, jnp.ones((3, 4)), jnp.ones((5, 3, 4))).jaxpr
     assert matmul_flops(jaxpr) == 3 * 5 * 2 * 3 * 4 * 6
+
+
+def test_output_checksum_sums_every_leaf_as_float32():
+    import jax.numpy as jnp
+    import numpy as np
+
+    from wqmix.bench import output_checksum
+
+    tree = {"obs": jnp.array([[1.5, 2.0], [-0.5, 4.0]]), "done": (jnp.array([True, False, True]),
+                                                                   np.int8(-3)), "reward": jnp.float32(0.25)}
+    assert float(output_checksum(tree)) == 1.5 + 2.0 - 0.5 + 4.0 + 2 - 3 + 0.25
+    assert float(output_checksum(())) == 0.0
+
+
+def test_acting_network_flops_are_the_agent_layers_for_every_agent_of_every_env(tiny):
+    import jax
+
+    from wqmix.bench import acting_network_flops
+    from wqmix.train import Trainer, seed_keys
+
+    trainer = Trainer(tiny("qmix"))
+    states = jax.vmap(trainer.init)(seed_keys(0, 1))
+    agent = jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"])["params"]
+    (inputs, hidden), actions = agent["fc1"]["kernel"].shape, trainer.spec.num_actions
+    rows = 5 * trainer.spec.num_agents  # 5 envs
+    # fc1, the GRU's input and hidden projections to its 3 gates, fc2: 2 x rows x in x out each.
+    expected = 2 * rows * (inputs * hidden + 2 * hidden * 3 * hidden + hidden * actions)
+    assert acting_network_flops(trainer, states, 5) == expected
+
+
+def test_the_raw_policy_outputs_what_the_adapter_sees():
+    """The env alone (`raw_random_policy`) returns the observations and rewards of the step the
+    adapter takes with the same actions and key."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from wqmix.envs.jaxmarl_envs import from_jaxmarl
+    from wqmix.envs.signalling import SignallingGame
+
+    env = from_jaxmarl(SignallingGame(), 0, "auto", "auto", field="env.factory", value="test")
+    reset, step = env.raw_random_policy()
+    key = jax.random.key(3)
+    inner = reset(jax.random.key(1))
+    stepped, (obs, rewards, dones) = step(key, inner)
+    keys = jax.random.split(key, len(env.agents) + 1)  # as the raw step draws its actions
+    actions = jnp.array([jax.random.randint(keys[i], (), 0, n) for i, n in enumerate(env.shapes.action_counts)])
+    (adapter_inner, _), timestep = env.step(keys[-1], (inner, jnp.int32(0)), actions)
+    for i, name in enumerate(env.agents):
+        real = env.shapes.obs_sizes[i]
+        np.testing.assert_array_equal(np.asarray(obs[name]), np.asarray(timestep.obs[i, :real]))
+    assert float(timestep.reward) == float(sum(rewards[a] for a in env.agents))
+    assert bool(dones["__all__"]) == bool(timestep.terminated | timestep.truncated)
+    assert jax.tree_util.tree_all(jax.tree_util.tree_map(lambda a, b: bool(jnp.all(a == b)), stepped, adapter_inner))

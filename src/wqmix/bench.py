@@ -150,12 +150,13 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
 
     rates, update_rates = [], []
     acting_and_raw = _acting_and_raw(trainer, states, config) if workload.raw else None
-    raw, acting, floor = [], [], []
+    raw, acting, state_only, floor = [], [], [], []
     for _ in range(repeats):
         if acting_and_raw is not None:
-            acting_rate, raw_rate, floor_rate = acting_and_raw(workload.measure_env_steps)
+            acting_rate, raw_rate, state_only_rate, floor_rate = acting_and_raw(workload.measure_env_steps)
             acting.append(acting_rate)
             raw.append(raw_rate)
+            state_only.append(state_only_rate)
             floor.append(floor_rate)
         states = _timed_chunk(lambda states, stop: compiled(states, jnp.int32(stop)), states,
                               workload.measure_env_steps, rates, update_rates)
@@ -164,8 +165,11 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
         return figures
     import numpy as np
 
+    network_flops = acting_network_flops(trainer, states, config.train.num_envs) / config.train.num_envs
     return {**figures, **_beside_raw(figures, raw, acting),
-            "env_and_network_env_steps_per_s": round(float(np.median(floor)), 1)}
+            "raw_state_only_env_steps_per_s": round(float(np.median(state_only)), 1),
+            "env_and_network_env_steps_per_s": round(float(np.median(floor)), 1),
+            "acting_network_mflop_per_env_step": round(network_flops / 1e6, 4)}
 
 
 def _beside_raw(figures: dict[str, Any], raw: list[float], acting: list[float]) -> dict[str, Any]:
@@ -178,14 +182,42 @@ def _beside_raw(figures: dict[str, Any], raw: list[float], acting: list[float]) 
             "training_vs_raw": round(figures["env_steps_per_s"]["median"] / raw_rate, 3)}
 
 
-def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, float, float]]:
-    """A function of `env_steps` that times, one right after the other, acting alone (the compiled
-    rollout of `train.num_envs` envs: epsilon-greedy on the agent network of seed 0, no learning),
-    the env alone (`raw_random_policy`: the same number of envs, vmapped, stepped `time_limit`
-    steps in a jitted scan with random actions), and the env with the agent network in a plain
-    scan (the env, the network and epsilon-greedy, nothing recorded: the floor of acting for an
-    env cheaper than the network); returns their env steps/s. All are compiled before the first
-    timing."""
+def output_checksum(tree: Any) -> Any:
+    """The sum of every array in `tree` as float32, (): what a rollout that reads the env's
+    outputs keeps of them, so that XLA cannot drop their computation (a jitted scan whose
+    observations nobody reads never computes them)."""
+    import jax
+    import jax.numpy as jnp
+
+    return sum((jnp.sum(jnp.asarray(x, jnp.float32)) for x in jax.tree_util.tree_leaves(tree)), jnp.float32(0))
+
+
+def acting_network_flops(trainer: Any, states: Any, num_envs: int) -> float:
+    """Matrix-product FLOPs (`matmul_flops`) of one acting step of the agent network over
+    `num_envs` envs (every agent's utilities), from seed 0's parameters in `states`."""
+    import jax
+    import jax.numpy as jnp
+
+    spec = trainer.spec
+    params = jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"])
+    hidden = jnp.zeros((num_envs, spec.num_agents, trainer.networks.agent.hidden))
+    obs = jnp.zeros((num_envs, spec.num_agents, spec.obs_dim))
+    prev_actions = jnp.zeros((num_envs, spec.num_agents), jnp.int32)
+    return matmul_flops(jax.make_jaxpr(trainer.utilities)(params, hidden, obs, prev_actions).jaxpr)
+
+
+def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, ...]]:
+    """A function of `env_steps` that times, one right after the other:
+    - acting alone: the compiled rollout of `train.num_envs` envs, epsilon-greedy on the agent
+      network of seed 0, no learning;
+    - the env alone (`raw_random_policy`): the same number of envs, vmapped, stepped
+      `time_limit` steps in a jitted scan with random actions, their observations, rewards and
+      dones summed into a checksum (`output_checksum`) as a rollout reads them;
+    - the same with only the env's state carried: XLA then drops the observations (an upper
+      bound on the env's rate that no policy can see);
+    - the env with the agent network in a plain scan (the env, the network and epsilon-greedy,
+      nothing recorded): the floor of acting for an env cheaper than the network.
+    Returns their env steps/s, in that order. All are compiled before the first timing."""
     import jax
     import jax.numpy as jnp
 
@@ -197,15 +229,21 @@ def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[
     acting = jax.jit(lambda key: trainer.rollout(key, params, epsilon, num_envs)[1].episode_length.sum())
     reset, step = trainer.env.raw_random_policy()
 
-    @jax.jit
-    def env_alone(key: jax.Array) -> Any:
-        reset_key, key = jax.random.split(key)
-        env_states = jax.vmap(reset)(jax.random.split(reset_key, num_envs))
+    def env_alone(keep_outputs: bool) -> Callable:
+        @jax.jit
+        def run(key: jax.Array) -> Any:
+            reset_key, key = jax.random.split(key)
+            env_states = jax.vmap(reset)(jax.random.split(reset_key, num_envs))
 
-        def body(env_states, step_key):
-            return jax.vmap(step)(jax.random.split(step_key, num_envs), env_states), None
+            def body(carry, step_key):
+                env_states, checksum = carry
+                env_states, outputs = jax.vmap(step)(jax.random.split(step_key, num_envs), env_states)
+                return (env_states, checksum + output_checksum(outputs) if keep_outputs else checksum), None
 
-        return jax.lax.scan(body, env_states, jax.random.split(key, horizon))[0]
+            return jax.lax.scan(body, (env_states, jnp.float32(0)), jax.random.split(key, horizon))[0]
+        return run
+
+    with_outputs, state_only = env_alone(True), env_alone(False)
 
     @jax.jit
     def env_and_network(key: jax.Array) -> Any:
@@ -225,8 +263,8 @@ def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[
 
         return jax.lax.scan(body, (env_states, timestep, hidden, prev_actions), jax.random.split(key, horizon))[0]
 
-    jax.block_until_ready((acting(jax.random.key(0)), env_alone(jax.random.key(0)),
-                           env_and_network(jax.random.key(0))))
+    jax.block_until_ready((acting(jax.random.key(0)), with_outputs(jax.random.key(0)),
+                           state_only(jax.random.key(0)), env_and_network(jax.random.key(0))))
     calls = {"count": 0}
 
     def scanned_rate(run: Callable, key: jax.Array, env_steps: int) -> float:
@@ -237,7 +275,7 @@ def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[
             steps += num_envs * horizon
         return steps / (time.perf_counter() - start)
 
-    def rates(env_steps: int) -> tuple[float, float, float]:
+    def rates(env_steps: int) -> tuple[float, ...]:
         calls["count"] += 1
         key = jax.random.key(calls["count"])
         steps, start = 0, time.perf_counter()
@@ -245,9 +283,9 @@ def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[
             key, rollout_key = jax.random.split(key)
             steps += int(acting(rollout_key))
         acting_rate = steps / (time.perf_counter() - start)
-        raw_key, floor_key = jax.random.split(key)
-        return acting_rate, scanned_rate(env_alone, raw_key, env_steps), scanned_rate(env_and_network, floor_key,
-                                                                                      env_steps)
+        keys = jax.random.split(key, 3)
+        return (acting_rate, scanned_rate(with_outputs, keys[0], env_steps),
+                scanned_rate(state_only, keys[1], env_steps), scanned_rate(env_and_network, keys[2], env_steps))
 
     return rates
 
@@ -475,6 +513,10 @@ def run_bench(workloads: list[str], algos: list[str], repeats: int, json_path: s
         if "raw_env_steps_per_s" in r:
             floor = r.get("env_and_network_env_steps_per_s")
             floor = f"; the env with the agent network in a plain scan {floor:,.0f}" if floor else ""
+            if "raw_state_only_env_steps_per_s" in r:
+                floor += (f"; the env alone with its state only (observations dropped by XLA) "
+                          f"{r['raw_state_only_env_steps_per_s']:,.0f}; the agent network "
+                          f"{r['acting_network_mflop_per_env_step']:.3f} MFLOP per env step")
             Console().print(f"{r['workload']} / {r['algo']}: env alone (random policy) "
                             f"{r['raw_env_steps_per_s']:,.0f} env steps/s; acting {r['acting_env_steps_per_s']:,.0f} "
                             f"({r['acting_vs_raw']:.0%} of the env alone){floor}; training "

@@ -233,9 +233,10 @@ class JaxMarlApiEnv(Environment):
         return (inner, steps), self._timestep(obs, inner, reward, terminated, truncated)
 
     def raw_random_policy(self) -> tuple[Any, Any]:
-        """(reset(key) -> env state, step(key, env state) -> env state): the env alone, without
-        this adapter, each agent taking a uniformly random one of its own actions (masks
-        ignored). `wqmix bench` times it beside acting, as the env's own rate."""
+        """(reset(key) -> env state, step(key, env state) -> (env state, outputs)): the env
+        alone, without this adapter, each agent taking a uniformly random one of its own actions
+        (masks ignored); outputs are the env's (observations, rewards, dones). `wqmix bench`
+        times it beside acting, as the env's own rate."""
         counts = self.shapes.action_counts
 
         def reset(key: jax.Array) -> Any:
@@ -244,7 +245,8 @@ class JaxMarlApiEnv(Environment):
         def step(key: jax.Array, env_state: Any) -> Any:
             keys = jax.random.split(key, len(self.agents) + 1)
             actions = {a: jax.random.randint(keys[i], (), 0, counts[i]) for i, a in enumerate(self.agents)}
-            return self._step(keys[-1], env_state, actions)[1]
+            obs, env_state, rewards, dones, _ = self._step(keys[-1], env_state, actions)
+            return env_state, (obs, rewards, dones)
 
         return reset, step
 

@@ -284,9 +284,10 @@ class JumanjiEnv(Environment):
         return state, self._timestep(timestep.observation, reward, terminated, last & ~terminated)
 
     def raw_random_policy(self) -> tuple[Any, Any]:
-        """(reset(key) -> env state, step(key, env state) -> env state): the Jumanji env alone,
-        without this adapter, each agent taking a uniformly random one of its own actions
-        (masks ignored). `wqmix bench` times it beside acting, as the env's own rate."""
+        """(reset(key) -> env state, step(key, env state) -> (env state, Jumanji's `TimeStep`)):
+        the Jumanji env alone, without this adapter, each agent taking a uniformly random one of
+        its own actions (masks ignored). `wqmix bench` times it beside acting, as the env's own
+        rate."""
         counts = jnp.asarray(self.shapes.action_counts)
 
         def reset(key: jax.Array) -> Any:
@@ -294,6 +295,6 @@ class JumanjiEnv(Environment):
 
         def step(key: jax.Array, env_state: Any) -> Any:
             actions = jax.random.randint(key, (self.num_agents,), 0, counts)
-            return self.env.step(env_state, actions.astype(self._action_dtype))[0]
+            return self.env.step(env_state, actions.astype(self._action_dtype))
 
         return reset, step
