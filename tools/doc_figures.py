@@ -38,7 +38,7 @@ import numpy as np
 from wqmix.experiments.reproduce import COMPARISON_SET, PAPER_ALGOS
 from wqmix.experiments.results import iqm, stratified_bootstrap_ci
 
-DOCS = ("README.md", "docs/results.md", "docs/matrix-games.md", "docs/environments.md")
+DOCS = ("README.md", "docs/results.md", "docs/matrix-games.md", "docs/environments.md", "docs/performance.md")
 RESULTS = "docs/results"
 MARKER = re.compile(r"^<!-- figures:(?P<name>[a-z0-9-]+) (?P<end>begin|end) -->$")
 COMMAND = "`python tools/doc_figures.py --write`"
