@@ -20,8 +20,8 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
 
 # The tests compile with XLA's backend (LLVM) optimisation off and its CPU fusion emitters off
-# (the older emitters: about half the compile time of a tiny CW-QMIX chunk, 5.2 s -> 2.7 s): the
-# same maths, compiled in much less time, and the tests' programs are small enough that running
+# (the older emitters compile a small program in about half the time): the same maths, compiled
+# in much less time, and the tests' programs are small enough that running
 # them unoptimised costs little. Training and `wqmix bench` outside the tests keep XLA's default.
 # Set XLA_FLAGS to test otherwise.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false")
