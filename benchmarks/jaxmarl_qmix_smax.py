@@ -16,10 +16,13 @@ The baseline returns no metrics from its scan; it reports them per update and se
 `wandb.log`, from a `jax.debug.callback`, when `WANDB_MODE` is not "disabled". This script turns
 that on and puts a collector in place of `wandb.log`: the baseline's code runs unchanged, and nothing goes to W&B.
 
-Writes, under OUT/MAP/: `metrics.csv` (per seed and rollout: env steps, loss, mean Q, and the
-greedy test's win rate and return, repeated between tests), `tests.csv` (only the rows where a
-test ran), `summary.json` (per seed: the last test's win rate, the mean of the last 5 tests; wall
-time) and `config.json` (the whole config it ran).
+Writes, under OUT/MAP/, a directory that `wqmix table`, `wqmix plot` and `wqmix reproduce smax
+--protocol jaxmarl --report` read as a run (algo "jaxmarl-qmix", env "smax"; the report puts
+OUT = `<its out>/jaxmarl-qmix` beside its own trials): `metrics.csv` (per seed and rollout: env
+steps, loss, mean Q, and the greedy test's win rate and return on the rows where a test ran),
+`tests.csv` (only those rows), `summary.json` (per seed: the last test's win rate as
+`test_win_rate`, the mean of the last 5 tests; wall time) and `config.json` (the whole config it
+ran).
 
 Run it with the anchor's Python, which has jaxmarl 0.2.0, flashbax and hydra (`run.sh` makes that
 venv; JAX_PLATFORMS=cpu is not needed):
@@ -107,11 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(rows) != args.seeds * updates:
         raise SystemExit(f"expected {args.seeds * updates} logged updates, got {len(rows)}")
     for row in rows:
-        row["update"] = int(row["update"])
+        row["update"], row["env_steps"] = int(row["update"]), int(row["env_steps"])
     test_every = max(int(updates * config["TEST_INTERVAL"]), 1)  # a run of under 20 updates: every one
     # The baseline tests after these updates (and once before training): the rows between repeat the last test.
     tests = [r for r in rows if r["update"] % test_every == 0]
-    for name, table in (("metrics.csv", rows), ("tests.csv", tests)):
+    # Between tests the baseline's rows repeat the last test: left empty in metrics.csv, so that its
+    # curves (and a mean of the last tests) are of the tests alone.
+    tested = {id(t) for t in tests}
+    test_columns = ("test_win_rate", "test_return")
+    logged_rows = [row if id(row) in tested else {**row, **dict.fromkeys(test_columns, "")} for row in rows]
+    for name, table in (("metrics.csv", logged_rows), ("tests.csv", tests)):
         with open(out / name, "w", newline="") as f:
             writer = csv.DictWriter(f, list(table[0]))
             writer.writeheader()
@@ -119,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     per_seed = []
     for seed in range(args.seed, args.seed + args.seeds):
         wins = [t["test_win_rate"] for t in tests if t["seed"] == seed]
-        per_seed.append({"seed": seed, "final_test_win_rate": wins[-1],
+        per_seed.append({"seed": seed, "test_win_rate": wins[-1],
                          f"last_{LAST_TESTS}_tests_win_rate": float(np.mean(wins[-LAST_TESTS:])),
                          "env_steps": int([r for r in rows if r["seed"] == seed][-1]["env_steps"])})
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or None
-    summary = {"algo": "jaxmarl-qmix", "map": args.map, "env": env_name, "seeds": args.seeds,
+    summary = {"algo": "jaxmarl-qmix", "env": "smax", "map": args.map, "jaxmarl_env": env_name, "seeds": args.seeds,
                "env_steps_per_seed": updates * config["NUM_STEPS"] * config["NUM_ENVS"],
                "tests_per_seed": len(tests) // max(args.seeds, 1), "compile_s": round(compile_s, 1),
                "run_s": run_s, "per_seed": per_seed, "wqmix_commit": commit,

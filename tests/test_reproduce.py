@@ -243,3 +243,40 @@ def test_matrix_games_resume_keeps_only_algorithms_run_with_their_current_config
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert mg.done_algorithms(tmp_path) == {"qmix": results["algorithms"]["qmix"]}  # the ablation: alpha 0.5 now
     assert mg.done_algorithms(tmp_path, num_seeds=3) == {}  # other seeds: nothing is kept
+
+
+def test_jaxmarls_own_qmix_sits_beside_ours_in_each_maps_tables_and_curves(tmp_path):
+    """A run of `benchmarks/jaxmarl_qmix_smax.py` under OUT/jaxmarl-qmix/MAP joins that map's
+    tables: its final tests, and its last tests from the rows where a test ran (the rows between
+    leave the test columns empty)."""
+    experiment = rep.with_protocol(rep.EXPERIMENTS["smax"], "jaxmarl")
+    chosen = rep.settings(experiment, maps=["3m", "2s3z"])
+    trials = rep.trials(experiment, chosen, ["qmix"], 1)
+    for trial in trials:
+        if trial.id == "qmix-3m-seed0":
+            run_dir = tmp_path / "trials" / trial.id
+            run_dir.mkdir(parents=True)
+            (run_dir / "summary.json").write_text(json.dumps(
+                {"algo": "qmix", "env": "smax", "per_seed": [{"seed": 0, "test_win_rate": 0.75}]}))
+            (run_dir / "metrics.csv").write_text("seed,env_steps,test_win_rate\n0,10000,0.25\n0,20000,0.75\n")
+    anchor = tmp_path / "jaxmarl-qmix" / "3m"
+    anchor.mkdir(parents=True)
+    (anchor / "summary.json").write_text(json.dumps(
+        {"algo": "jaxmarl-qmix", "env": "smax", "map": "3m",
+         "per_seed": [{"seed": 0, "test_win_rate": 0.5}, {"seed": 1, "test_win_rate": 1.0}]}))
+    # Updates every 2,048 env steps, a test after the 1st and the 3rd; the 2nd and 4th test nothing.
+    (anchor / "metrics.csv").write_text(
+        "seed,env_steps,update,loss,test_win_rate,test_return\n"
+        "0,2048,1,0.5,0.0,1.0\n0,4096,2,0.4,,\n0,6144,3,0.3,0.5,2.0\n0,8192,4,0.2,,\n"
+        "1,2048,1,0.5,0.5,1.0\n1,4096,2,0.4,,\n1,6144,3,0.3,1.0,2.0\n1,8192,4,0.2,,\n")
+    data = rep.report(experiment, tmp_path, chosen, ["qmix"], 1, trials, "wqmix reproduce smax --protocol jaxmarl")
+    rows = {r["algo"]: r for r in data["settings"]["3m"]["rows"]}
+    assert rows["qmix"]["mean"] == 0.75 and rows["jaxmarl-qmix"]["mean"] == 0.75
+    assert rows["jaxmarl-qmix"]["n_seeds"] == 2
+    last = {r["algo"]: r["mean"] for r in data["settings"]["3m"]["last_tests_rows"]}
+    assert last == {"qmix": 0.5, "jaxmarl-qmix": ((0.0 + 0.5) / 2 + (0.5 + 1.0) / 2) / 2}
+    assert data["settings"]["3m"]["per_trial"]["jaxmarl-qmix-3m"] == {0: 0.5, 1: 1.0}
+    assert data["settings"]["2s3z"]["rows"] == []  # neither ran there
+    assert "| jaxmarl-qmix |" in (tmp_path / "report.md").read_text()
+    # Not a trial of ours: the first line counts ours alone.
+    assert (tmp_path / "report.md").read_text().splitlines()[2].startswith("**1 of 2 trials finished**")

@@ -505,6 +505,21 @@ def _trial_runs(out: Path, manifest_trials: dict[str, dict[str, Any]], ids: list
     return runs, missing
 
 
+BESIDE_DIRS = ("jaxmarl-qmix",)
+"""Subdirectories of a reproduction's output holding another code's runs of the same settings, one
+run directory per setting label (`OUT/jaxmarl-qmix/3m`: JaxMARL's own QMIX, written by
+`benchmarks/jaxmarl_qmix_smax.py`). The report puts them in each setting's tables and curves
+beside ours."""
+
+
+def _beside_runs(out: Path, setting_label: str) -> list[Any]:
+    """The finished runs of `BESIDE_DIRS` for one setting (none where there are none)."""
+    from wqmix.experiments.results import load_run
+
+    return [load_run(out / name / setting_label) for name in BESIDE_DIRS
+            if (out / name / setting_label / "summary.json").is_file()]
+
+
 HEADLINE = ("The headline score is the final evaluation: greedy test episodes of the policy at the end of "
             "training, the parameters a user takes away and what the paper's protocol and every earlier "
             "report give. The mean of the last {k} logged tests rests on {k} times the episodes but averages "
@@ -554,7 +569,9 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     for setting in chosen:
         ids = [t.id for t in all_trials if t.params.get("setting", "") == setting.label]
         done_ids = [i for i in ids if i in runs]
-        done = [dataclasses.replace(runs[i], env=setting.title or experiment.name) for i in done_ids]
+        beside = _beside_runs(out, setting.label)
+        done = [dataclasses.replace(r, env=setting.title or experiment.name)
+                for r in [runs[i] for i in done_ids] + beside]
         curve_runs += [r for r in done if r.curves]
         lines += [f"## {setting.title or experiment.description}", ""]
         if not done:
@@ -579,11 +596,12 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
                 lines.append(f"| {p.algo} | {ours[p.algo]:.2f} | {p.source} | {p.value} |" if p.algo in ours
                              else f"| {p.algo} | (not run) | {p.source} | {p.value} |")
             lines.append("")
-        per_seed = {i: runs[i].scores for i in done_ids}
+        trial_ids = done_ids + [f"{r.algo}-{setting.label}" for r in beside]
+        per_seed = {i: r.scores for i, r in zip(trial_ids, done)}
         data["settings"][setting.label] = {
             "title": setting.title, "rows": [dataclasses.asdict(r) for r in rows], "per_trial": per_seed,
             "last_tests_rows": [dataclasses.asdict(r) for r in last_rows],
-            "last_tests_per_trial": dict(zip(done_ids, (r.scores for r in steadier))) if steadier else {},
+            "last_tests_per_trial": dict(zip(trial_ids, (r.scores for r in steadier))) if steadier else {},
             "published": [dataclasses.asdict(p) for p in published]}
     if curve_runs:
         plot_curves(curve_runs, out / "curves")
