@@ -361,25 +361,14 @@ def test_init_params_keys_and_shapes():
 # ---- the projector write-up's network options: a feed-forward agent, and one network per agent -
 
 
-def test_mlp_agent_is_one_hidden_layer_with_no_memory():
-    from wqmix.networks import MLPAgent
+@pytest.mark.parametrize("kind, hidden_layers", [("mlp", ("fc1",)), ("ff", ("fc1", "fc_hidden"))])
+def test_feed_forward_agents_are_their_layers_with_no_memory(kind, hidden_layers):
+    """The write-up's MLP agent: fc1 -> ReLU -> fc2. EPyMARL's `rnn_agent` with `use_rnn: False`
+    (ff): fc1 -> ReLU -> Linear -> ReLU -> fc2. Neither changes the hidden state it is given;
+    with `all_hidden` each returns its last hidden layer at every step."""
+    from wqmix.networks import AGENT_NETWORKS
 
-    agent = MLPAgent(hidden=5, num_actions=3)
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2, 6)), jnp.float32)  # (T, B, in)
-    h0 = jnp.ones((2, 5))
-    params = agent.init(jax.random.key(0), h0, x)
-    h, q = agent.apply(params, h0, x)
-    p = params["params"]
-    expected = np.maximum(np.asarray(x) @ p["fc1"]["kernel"] + p["fc1"]["bias"], 0) @ p["fc2"]["kernel"] + p["fc2"]["bias"]
-    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(h, h0)
-
-
-def test_ff_agent_is_epymarls_rnn_agent_without_the_gru():
-    """EPyMARL's `rnn_agent` with `use_rnn: False`: fc1 -> ReLU -> Linear -> ReLU -> fc2."""
-    from wqmix.networks import FeedForwardAgent
-
-    agent = FeedForwardAgent(hidden=5, num_actions=3)
+    agent = AGENT_NETWORKS[kind](hidden=5, num_actions=3)
     x = jnp.asarray(np.random.default_rng(3).normal(size=(4, 2, 6)), jnp.float32)  # (T, B, in)
     h0 = jnp.ones((2, 5))
     params = agent.init(jax.random.key(0), h0, x)
@@ -389,12 +378,13 @@ def test_ff_agent_is_epymarls_rnn_agent_without_the_gru():
     def layer(v, name):
         return np.asarray(v) @ p[name]["kernel"] + p[name]["bias"]
 
-    expected = layer(np.maximum(layer(np.maximum(layer(x, "fc1"), 0), "fc_hidden"), 0), "fc2")
-    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+    features = np.asarray(x)
+    for name in hidden_layers:
+        features = np.maximum(layer(features, name), 0)
+    np.testing.assert_allclose(q, layer(features, "fc2"), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(h, h0)
-    hidden, _ = FeedForwardAgent(hidden=5, num_actions=3, all_hidden=True).apply(params, h0, x)
-    np.testing.assert_allclose(hidden, np.maximum(layer(np.maximum(layer(x, "fc1"), 0), "fc_hidden"), 0),
-                               rtol=1e-5, atol=1e-6)
+    hidden, _ = AGENT_NETWORKS[kind](hidden=5, num_actions=3, all_hidden=True).apply(params, h0, x)
+    np.testing.assert_allclose(hidden, features, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "mlp", "ff"])
