@@ -37,7 +37,7 @@ def error_of(argv):
         (["--train.total-env-steps", "-5"], "train.total_env_steps", "must be > 0"),
         (["--train.buffer-size", "16"], "train.buffer_size", "must be >= train.batch_size (32)"),
         (["--optim.lr", "0"], "optim.lr", "must be > 0"),
-        (["--optim.name", "sgd"], "optim.name", "must be one of 'rmsprop', 'adam'"),
+        (["--optim.name", "sgd"], "optim.name", "must be one of 'rmsprop', 'adam', 'radam'"),
         (["--algo.mixer", "qmix2"], "algo.mixer", "must be one of 'qmix', 'vdn', 'dmaq', 'qtran', 'qatten', 'none'"),
         (["--algo", "iql", "--algo.weighting", "cw"], "algo.weighting", "CW weighting needs a mixer"),
         (["--algo", "iql", "--algo.central", "true"], "algo.central", "needs a mixer"),

@@ -205,3 +205,23 @@ def test_departed_agents_leave_the_loss():
     errors = [(ONLINE_UTILITIES[b.actions[e, t, i]] - y_head(e, t, i)) ** 2 for (e, t), i in heads]
     assert len(heads) == 5
     np.testing.assert_allclose(float(loss), np.mean(errors), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, first_update", [
+    # RMSprop, PyTorch's: g / (sqrt(0.01 g^2) + eps) = 10 sign(g), times lr.
+    ("rmsprop", [-0.1 * 0.5 / (0.1 * 0.5 + 1e-5), 0.1 * 2.0 / (0.1 * 2.0 + 1e-5)]),
+    # Adam: bias-corrected m / (sqrt(v) + eps) = g / (|g| + eps), times lr.
+    ("adam", [-0.1 * 0.5 / (0.5 + 1e-5), 0.1 * 2.0 / (2.0 + 1e-5)]),
+    # RAdam: at step 1 the variance is not yet tractable (rho_1 = 1999 - 2 * 0.999 / 0.001 = 1 <= 5),
+    # so the step is the bias-corrected momentum alone: lr * g.
+    ("radam", [-0.1 * 0.5, 0.1 * 2.0]),
+])
+def test_each_optimiser_takes_its_own_first_step(name, first_update):
+    from wqmix.config import OptimConfig
+    from wqmix.learner import make_optimizer
+
+    optimizer = make_optimizer(OptimConfig(name=name, lr=0.1, grad_norm_clip=100.0))
+    params = {"w": jnp.zeros(2)}
+    grads = {"w": jnp.array([0.5, -2.0])}
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    np.testing.assert_allclose(updates["w"], first_update, rtol=1e-5)

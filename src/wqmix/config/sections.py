@@ -109,8 +109,9 @@ class ExplorationConfig:
 class OptimConfig:
     """One optimiser over all online parameters, with global gradient-norm clipping."""
 
-    name: Literal["rmsprop", "adam"] = "rmsprop"
-    """Default: official (RMSprop); pymarl2 uses Adam with lr 1e-3."""
+    name: Literal["rmsprop", "adam", "radam"] = "rmsprop"
+    """Default: official (RMSprop); pymarl2 uses Adam with lr 1e-3; JaxMARL's Q-learning
+    baselines use RAdam (`optax.radam`, with its eps 1e-8) at lr 5e-5."""
     lr: float = 5e-4
     """Learning rate. Default: official."""
     rmsprop_decay: float = 0.99

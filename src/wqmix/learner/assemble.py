@@ -40,12 +40,14 @@ def pieces_for(algo: AlgoConfig, networks: Networks) -> Pieces:
 
 def make_optimizer(optim: OptimConfig, algo: AlgoConfig | None = None) -> optax.GradientTransformation:
     """Global-norm clipping over all parameters, PyTorch's coupled weight decay, then RMSprop
-    (PyTorch semantics: eps outside the square root, no bias correction) or Adam. With the write-up's
+    (PyTorch semantics: eps outside the square root, no bias correction), Adam or RAdam. With the write-up's
     projector learning rate (`algo.projector.lr`) its parameters get their own base optimiser."""
 
     def base(lr: float) -> optax.GradientTransformation:
         if optim.name == "rmsprop":
             return optax.rmsprop(lr, decay=optim.rmsprop_decay, eps=optim.eps, eps_in_sqrt=False)
+        if optim.name == "radam":
+            return optax.radam(lr, eps=optim.eps)
         return optax.adam(lr, eps=optim.eps)
 
     steps = [optax.clip_by_global_norm(optim.grad_norm_clip)]
