@@ -1,6 +1,6 @@
 """Acting beside the env alone at other env counts than `wqmix bench`'s 8, for the compiled-env
 workloads (`jumanji-lbf`, `jaxmarl-overcooked`), with the same timings `wqmix bench` makes
-(`wqmix.bench._acting_and_raw`: acting alone, the env alone reading its outputs, the env alone
+(`wqmix.bench.acting_and_raw`: acting alone, the env alone reading its outputs, the env alone
 with its state only, the env with the agent network in a plain scan), one right after the other,
 medians of `--repeats`. Set XLA_FLAGS in the environment to probe XLA's options.
 
@@ -26,7 +26,7 @@ def main() -> None:
     import numpy as np
 
     from wqmix import config as cfg
-    from wqmix.bench import WORKLOADS, _acting_and_raw
+    from wqmix.bench import WORKLOADS, acting_and_raw
     from wqmix.train import Trainer, seed_keys
 
     for name in args.workload or ["jumanji-lbf", "jaxmarl-overcooked"]:
@@ -35,7 +35,7 @@ def main() -> None:
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, num_envs=num_envs))
             trainer = Trainer(config)
             states = jax.jit(jax.vmap(trainer.init))(seed_keys(config.seed, 1))
-            rates = _acting_and_raw(trainer, states, config)
+            rates = acting_and_raw(trainer, states, config)
             env_steps = WORKLOADS[name].measure_env_steps * max(1, num_envs // 8)
             acting, raw, state_only, floor = np.median([rates(env_steps) for _ in range(args.repeats)], axis=0)
             print(json.dumps({"workload": name, "num_envs": num_envs, "xla_flags": os.environ.get("XLA_FLAGS", ""),

@@ -113,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         row["update"], row["env_steps"] = int(row["update"]), int(row["env_steps"])
     test_every = max(int(updates * config["TEST_INTERVAL"]), 1)  # a run of under 20 updates: every one
     # The baseline tests after these updates (and once before training): the rows between repeat the last test.
-    tests = [r for r in rows if r["update"] % test_every == 0]
+    def tested(row: dict) -> bool:
+        return row["update"] % test_every == 0
+
+    tests = [r for r in rows if tested(r)]
     # Between tests the baseline's rows repeat the last test: left empty in metrics.csv, so that its
     # curves (and a mean of the last tests) are of the tests alone.
-    tested = {id(t) for t in tests}
     test_columns = ("test_win_rate", "test_return")
-    logged_rows = [row if id(row) in tested else {**row, **dict.fromkeys(test_columns, "")} for row in rows]
+    logged_rows = [row if tested(row) else {**row, **dict.fromkeys(test_columns, "")} for row in rows]
     for name, table in (("metrics.csv", logged_rows), ("tests.csv", tests)):
         with open(out / name, "w", newline="") as f:
             writer = csv.DictWriter(f, list(table[0]))

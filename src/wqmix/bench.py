@@ -149,11 +149,11 @@ def run_workload(name: str, algo: str, repeats: int) -> dict[str, Any]:
     assert int(np.min(np.asarray(states.buffer.size))) >= config.train.batch_size
 
     rates, update_rates = [], []
-    acting_and_raw = _acting_and_raw(trainer, states, config) if workload.raw else None
+    timed_acting = acting_and_raw(trainer, states, config) if workload.raw else None
     raw, acting, state_only, floor = [], [], [], []
     for _ in range(repeats):
-        if acting_and_raw is not None:
-            acting_rate, raw_rate, state_only_rate, floor_rate = acting_and_raw(workload.measure_env_steps)
+        if timed_acting is not None:
+            acting_rate, raw_rate, state_only_rate, floor_rate = timed_acting(workload.measure_env_steps)
             acting.append(acting_rate)
             raw.append(raw_rate)
             state_only.append(state_only_rate)
@@ -206,7 +206,7 @@ def acting_network_flops(trainer: Any, states: Any, num_envs: int) -> float:
     return matmul_flops(jax.make_jaxpr(trainer.utilities)(params, hidden, obs, prev_actions).jaxpr)
 
 
-def _acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, ...]]:
+def acting_and_raw(trainer: Any, states: Any, config: cfg.Config) -> Callable[[int], tuple[float, ...]]:
     """A function of `env_steps` that times, one right after the other:
     - acting alone: the compiled rollout of `train.num_envs` envs, epsilon-greedy on the agent
       network of seed 0, no learning;
