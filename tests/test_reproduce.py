@@ -133,6 +133,41 @@ def test_parts_of_a_grid_merge_into_one_manifest(tmp_path):
         Manifest.open(tmp_path, spec, rest, "plain")
 
 
+def test_a_finished_trial_copied_in_is_adopted_not_trained_again(tmp_path):
+    spec = rep.sweep_spec(rep.EXPERIMENTS["predator-prey"], [], cfg.Config())
+    grid = predator_prey_trials(algos=("ow-qmix",), seeds=2, punishments=(-2.0,))
+    # Seed 0 ran in another checkout and was copied in without that checkout's manifest.
+    finish(tmp_path, grid[0], {0: 38.0}, [(10_000, 38.0)])
+    summary = tmp_path / "trials" / grid[0].id / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "total_run_s": 321.0}))
+    lines = []
+    assert rep.reproduce(rep.Request("predator-prey", out=str(tmp_path), algos=["ow-qmix"], seeds=2,
+                                     punishments=[-2.0], dry_run=True), log=lines.append) == 0
+    assert "trials: 2, of which 1 to run" in lines[0]
+    manifest = Manifest.open(tmp_path, spec, grid, "the grid", merge=True)
+    assert manifest.trials[grid[0].id]["status"] == "done" and manifest.trials[grid[0].id]["run_s"] == 321.0
+    assert manifest.trials[grid[1].id]["status"] == "pending"
+    # A copied-in run of another config is refused, not overwritten.
+    other = [rep.Trial(grid[0].id, grid[0].params, cfg.apply_override(grid[0].config, "algo.gamma", "0.9"))]
+    with pytest.raises(ConfigError, match="finished run at trials/ow-qmix-p-2-seed0 with another config "
+                                          r"\(differs at algo.gamma\)"):
+        Manifest.open(tmp_path, spec, other, "conflict", merge=True)
+
+
+def test_the_report_gives_each_trial_s_wall_time(tmp_path):
+    ours, beside = tmp_path / "ours", tmp_path / "jaxmarl-qmix" / "3m"
+    for path, summary in ((ours, {"seeds": [0, 1], "total_env_steps": 1_000, "total_run_s": 100.0, "compile_s": 9.0}),
+                          (beside, {"seeds": 3, "env_steps_per_seed": 600, "run_s": [100.0, 110.0, 90.0],
+                                    "compile_s": 5.0})):
+        path.mkdir(parents=True)
+        (path / "summary.json").write_text(json.dumps(summary))
+    lines, data = rep.trial_times({"ours": ours, "jaxmarl-qmix-3m": beside})
+    # Ours: 2 seeds x 1,000 steps in 100 s together; JaxMARL's: 3 seeds x 600 steps, one after another, in 300 s.
+    assert lines[2] == "| ours | 2 | 1,000 | 100 s | 20 | 9 s |"
+    assert lines[3] == "| jaxmarl-qmix-3m | 3 | 600 | 100 s, 110 s, 90 s (one seed after another) | 6 | 5 s |"
+    assert data["ours"]["run_s"] == 100.0 and data["jaxmarl-qmix-3m"]["run_s"] == [100.0, 110.0, 90.0]
+
+
 def test_the_estimate_uses_the_trials_measured_here_when_there_are_some():
     experiment = rep.EXPERIMENTS["predator-prey"]
     todo = predator_prey_trials(algos=("ow-qmix", "vdn"), seeds=1, punishments=(-2.0,))

@@ -30,7 +30,7 @@ import numpy as np
 from wqmix import config as cfg
 from wqmix.errors import ConfigError
 from wqmix.run_dir import write_json_atomic, write_text_atomic
-from wqmix.sweep.manifest import MANIFEST, Manifest
+from wqmix.sweep.manifest import MANIFEST, Manifest, adopt_finished
 from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial
 
 PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
@@ -338,7 +338,7 @@ def reproduce(request: Request, log=print) -> int:
     grid = trials(experiment, chosen, algos, seeds, request.first_seed, request.env_steps)
     manifest = Manifest.read(out) if (out / MANIFEST).is_file() else None
     done = {i for i, t in manifest.trials.items() if t.get("status") == "done"} if manifest else set()
-    todo = [t for t in grid if t.id not in done]
+    todo = [t for t in grid if t.id not in done and not _copied_in(out, t)]
     estimate = estimate_s(experiment, todo, measured_s(manifest.data if manifest else {}), os.cpu_count() or 1,
                           calibration_s())
     log(describe_grid(experiment, chosen, algos, seeds, grid, todo, estimate))
@@ -491,6 +491,13 @@ def _duration(seconds: float) -> str:
 # Report
 
 
+def _copied_in(out: Path, trial: Trial) -> bool:
+    """A finished run of `trial` the manifest does not list (copied in from another checkout or
+    machine): the sweep adopts it (`adopt_finished`) instead of training it again."""
+    return adopt_finished(out, {"run_dir": f"trials/{trial.id}",
+                                "config": json.loads(json.dumps(cfg.to_dict(trial.config)))})
+
+
 def _trial_runs(out: Path, manifest_trials: dict[str, dict[str, Any]], ids: list[str]):
     from wqmix.experiments.results import RunDirError, load_run
 
@@ -510,6 +517,32 @@ BESIDE_DIRS = ("jaxmarl-qmix",)
 run directory per setting label (`OUT/jaxmarl-qmix/3m`: JaxMARL's own QMIX, written by
 `benchmarks/jaxmarl_qmix_smax.py`). The report puts them in each setting's tables and curves
 beside ours."""
+
+
+def trial_times(run_dirs: dict[str, Path]) -> tuple[list[str], dict[str, Any]]:
+    """A table of each trial's wall time on the machine that ran it (markdown lines) and its data,
+    read from each run's `summary.json`: ours give `total_run_s` (training, over every call that
+    resumed it; the seeds of one run train together, so the time is theirs together) and
+    `compile_s`; a run beside ours (`BESIDE_DIRS`) gives `run_s` per seed, run one after another."""
+    lines = ["| trial | seeds | env steps per seed | training wall time | env steps/s | compile |",
+             "|---|---:|---:|---|---:|---:|"]
+    data: dict[str, Any] = {}
+    for name, path in run_dirs.items():
+        summary = json.loads((path / "summary.json").read_text())
+        run_s = summary.get("total_run_s", summary.get("run_s"))
+        if run_s is None:
+            continue
+        per_seed_s = [float(s) for s in run_s] if isinstance(run_s, list) else None
+        seeds = len(summary["seeds"]) if isinstance(summary.get("seeds"), list) else int(summary.get("seeds", 1))
+        steps = summary.get("env_steps_per_seed") or summary.get("total_env_steps", 0)
+        total_s = sum(per_seed_s) if per_seed_s else float(run_s)
+        time_text = (", ".join(_duration(s) for s in per_seed_s) + " (one seed after another)" if per_seed_s
+                     else _duration(total_s))
+        rate = steps * seeds / total_s if total_s else 0.0
+        lines.append(f"| {name} | {seeds} | {steps:,} | {time_text} | {rate:,.0f} | {summary.get('compile_s', 0):.0f} s |")
+        data[name] = {"seeds": seeds, "env_steps_per_seed": steps, "run_s": per_seed_s or total_s,
+                      "compile_s": summary.get("compile_s")}
+    return lines + [""], data
 
 
 def _beside_runs(out: Path, setting_label: str) -> list[Any]:
@@ -609,8 +642,14 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
                   "SMAX) over seeds, shaded 95% bootstrap CI.", ""]
     provenance_lines, data["provenance"] = provenance_section({i: runs[i].path for i in sorted(runs)})
     lines += provenance_lines
-    run_s = {i: (entries.get(i) or {}).get("run_s") for i in runs}
-    trial_s = sum(s for s in run_s.values() if s)
+    time_dirs = {i: runs[i].path for i in sorted(runs)}
+    time_dirs.update({f"{r.path.parent.name}-{r.path.name}": r.path
+                      for s in chosen for r in _beside_runs(out, s.label)})
+    time_lines, data["trial_times"] = trial_times(time_dirs)
+    lines += ["## Wall time per trial", "", "Training time of each trial, the compile apart, on the machine that "
+              "ran it (its `machines` above). Trials that ran side by side shared that machine's cores.", ""] + time_lines
+    trial_s = sum(sum(t["run_s"]) if isinstance(t["run_s"], list) else t["run_s"]
+                  for i, t in data["trial_times"].items() if i in runs)
     meta = _first_meta(runs.values())
     lines += ["## How this was made", "", f"Command: `{command}`", "",
               f"Trial time (training, summed over trials): {_duration(trial_s)}"

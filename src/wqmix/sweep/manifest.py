@@ -25,6 +25,29 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def adopt_finished(sweep_dir: Path, entry: dict[str, Any]) -> bool:
+    """Mark a trial the manifest does not know as done when its run directory already holds a
+    finished run of the same config: a trial run elsewhere (another machine, another checkout) and
+    copied in with its `config.json` and `summary.json`, so a rerun of the grid does not train it
+    again. Its `run_s` is the run's own training time (`total_run_s`). Raises ConfigError when that
+    run has another config, which a rerun would overwrite."""
+    run_dir = Path(sweep_dir) / entry["run_dir"]
+    if not (run_dir / "summary.json").is_file() or not (run_dir / "config.json").is_file():
+        return False
+    try:
+        found = json.loads((run_dir / "config.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError("out", str(sweep_dir), f"holds an unreadable finished run at {entry['run_dir']} ({e}); "
+                          "move it away or use another --out") from None
+    where = config_difference(found, entry["config"])
+    if where:
+        raise ConfigError("out", str(sweep_dir), f"holds a finished run at {entry['run_dir']} with another config "
+                          f"(differs at {where}); move it away or use another --out")
+    entry.update(status="done", run_s=summary.get("total_run_s", summary.get("run_s")), finished="adopted")
+    return True
+
+
 class Manifest:
     """The trials of one sweep directory and their state."""
 
@@ -74,6 +97,7 @@ class Manifest:
             for entry in entries:
                 previous = old.get(entry["id"])
                 if previous is None:  # a trial new to this directory (merge)
+                    adopt_finished(sweep_dir, entry)
                     continue
                 where = config_difference(previous["config"], entry["config"])
                 if where:
@@ -89,6 +113,8 @@ class Manifest:
             manifest.data["trials"] = entries
             manifest.trials = {e["id"]: e for e in entries}
             return manifest
+        for entry in entries:
+            adopt_finished(sweep_dir, entry)
         data = {"name": spec.name, "spec": spec.data, "source": source, "swept_fields": spec.swept_fields,
                 "created": now(), "updated": None, "trials": entries}
         return cls(sweep_dir, data)
