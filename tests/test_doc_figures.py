@@ -122,6 +122,9 @@ PLANTS = {
     "SMAX logged test": (
         "smax-2s3z-1m", lambda root: change_last_test(first_trial(root, "smax-2s3z-1m") / "metrics.csv",
                                                       "test_win_rate")),
+    "JaxMARL's QMIX beside ours": (
+        "smax-jaxmarl", lambda root: change_json_number(
+            root / doc_figures.RESULTS / "smax-jaxmarl" / "jaxmarl-qmix" / "3m" / "summary.json", r'"test_win_rate":')),
 }
 
 

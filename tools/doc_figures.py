@@ -507,6 +507,71 @@ def block_comparison_set(root: Path) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------------------------
+# SMAX at JaxMARL's schedule, JaxMARL's own QMIX beside ours (docs/results/smax-jaxmarl)
+# --------------------------------------------------------------------------------------------
+
+SEED_SMAC = {"2s3z": ("95%", "97%"), "3s5z": ("90%", "95%")}
+"""The seed document's SMAC table (section 7, "SMAC Benchmark Comparison"): QMIX and WQMIX win
+rates of the maps SMAX also has. Quoted, not measured here; SMAC is another simulator."""
+SMAX_LACKS = ("MMM", "corridor", "1c3s5z")
+"""The seed document's SMAC maps without a faithful SMAX counterpart (docs/results.md says why)."""
+BESIDE = "jaxmarl-qmix"
+"""JaxMARL's own QMIX, one folder per map (`benchmarks/jaxmarl_qmix_smax.py`)."""
+
+
+def read_beside(root: Path, folder: str) -> list[SeedResult]:
+    """The seeds of JaxMARL's own QMIX under `folder/jaxmarl-qmix/MAP/`: its summary.json gives the
+    final test and each seed's training time (seeds run one after another), metrics.csv the tests."""
+    results = []
+    for summary_path in sorted((root / folder / BESIDE).glob("*/summary.json")):
+        summary = read_json(summary_path)
+        for entry, run_s in zip(summary["per_seed"], summary["run_s"]):
+            tests, last_row = read_tests(summary_path.parent / "metrics.csv", entry["seed"], "test_win_rate")
+            results.append(SeedResult(
+                trial=f"{BESIDE}-{summary['map']}-seed{entry['seed']}", algo=BESIDE, setting=summary["map"],
+                seed=entry["seed"], metric="test_win_rate", score=float(entry["test_win_rate"]), test_episodes=None,
+                entry=entry, tests=tuple(tests), last_row=last_row, trial_s=float(run_s),
+                env_steps=int(entry["env_steps"]), started=""))
+    return results
+
+
+def block_smax_jaxmarl(root: Path) -> str:
+    name = "smax-jaxmarl"
+    exp = load_experiment(root, name)
+    beside = read_beside(root, exp.folder)
+    head = ["map", "algorithm", "seeds", "final test win rate, per seed", "mean [95% CI]",
+            f"mean of the last {LAST_TESTS} logged tests [95% CI]", "training time per trial, min",
+            "seed document's SMAC figure (not comparable)"]
+    rows = []
+    maps = sorted({r.setting for r in exp.results} | {r.setting for r in beside}, key=["3m", "2s3z", "3s5z"].index)
+    for smax_map in maps:
+        by_algo: dict[str, list[SeedResult]] = {}
+        for r in sorted([r for r in exp.results + tuple(beside) if r.setting == smax_map],
+                        key=lambda r: (algo_key(r.algo), r.seed)):
+            by_algo.setdefault(r.algo, []).append(r)
+        for algo, rs in by_algo.items():
+            mean, lo, hi = mean_ci([r.score for r in rs])
+            last, last_lo, last_hi = mean_ci([last_tests_mean(r) for r in rs])
+            smac = SEED_SMAC.get(smax_map)
+            quoted = ("—" if smac is None else
+                      f"QMIX {smac[0]}" if algo in ("qmix", BESIDE) else f"WQMIX {smac[1]}")
+            rows.append([smax_map, algo, str(len(rs)), per_seed(num(r.score) for r in rs),
+                         f"{fixed(mean, 3)} [{fixed(lo, 3)}, {fixed(hi, 3)}]",
+                         f"{fixed(last, 3)} [{fixed(last_lo, 3)}, {fixed(last_hi, 3)}]",
+                         " / ".join(f"{r.trial_s / 60:.0f}" for r in rs), quoted])
+    ours_steps = sorted({r.env_steps for r in exp.results})
+    their_steps = sorted({r.env_steps for r in beside})
+    lines = [exp.source(), "",
+             f"JaxMARL's QMIX from `{exp.folder}/{BESIDE}/*/` (summary.json, metrics.csv): "
+             f"{len(beside)} seeds, {', '.join(steps(n) for n in their_steps) or '—'} env steps per seed "
+             f"(its schedule stops at a whole number of rollouts; ours at the first episode end past "
+             f"{steps(ours_steps[0])}); its tests are 512 envs x 128 steps, ours 32 battles.", ""]
+    lines += table(head, rows) + [""]
+    lines += [f"SMAX has no faithful counterpart of the seed document's {listing(SMAX_LACKS)}.", ""]
+    return "\n".join(lines + unfinished_line(exp)).rstrip("\n")
+
+
 HEADLINE_SMAX = (("smax-300k-smac-state", "SMAX 3m, the SMAC-scaled state (the default)"),
                  ("smax-300k-raw-state", "SMAX 3m, SMAX's raw world state"),
                  ("smax-2s3z-1m", "SMAX 2s3z"))
@@ -598,6 +663,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "smax-300k-raw-state": experiment_block("smax-300k-raw-state", extra=(TRAIN_RETURN, Q_TAKEN)),
     "smax-2s3z-1m": experiment_block("smax-2s3z-1m"),
     "lbf-epymarl": experiment_block("lbf-epymarl", extra=(TRAIN_RETURN,)),
+    "smax-jaxmarl": block_smax_jaxmarl,
 }
 
 
