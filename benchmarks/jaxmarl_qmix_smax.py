@@ -24,6 +24,10 @@ steps, loss, mean Q, and the greedy test's win rate and return on the rows where
 `test_win_rate`, the mean of the last 5 tests; wall time) and `config.json` (the whole config it
 ran).
 
+`--aligned-dones` runs the baseline with one expression of its TD target changed, for a
+diagnosis, never for the comparison: see `TARGET_DONES`. Its run is named
+"jaxmarl-qmix-aligned-dones".
+
 Run it with the anchor's Python, which has jaxmarl 0.2.0, flashbax and hydra (`run.sh` makes that
 venv; JAX_PLATFORMS=cpu is not needed):
 
@@ -35,18 +39,28 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import importlib
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "jaxmarl-qmix"
 """Where the unmodified baseline and its config live (`../shared/anchors/jaxmarl-qmix` from the repo root)."""
 PYMARL_SIZES = {"HIDDEN_SIZE": 64, "MIXER_EMBEDDING_DIM": 32, "MIXER_HYPERNET_HIDDEN_DIM": 64}
 """Network sizes of our runs (pymarl's / the official defaults), put in place of ql_rnn_smax.yaml's."""
+TARGET_DONES = ('1 - minibatch.dones["__all__"][:-1]', '1 - minibatch.dones["__all__"][1:]')
+"""The baseline's TD target for step t of a window, `rewards[t] + (1 - dones[t]) * GAMMA *
+qmix_next[t + 1]`, masks the bootstrap with the done stored at t. Since JaxMARL's commit 7b17099
+(PR #127, a fix of the RNN's resets) that stored done is the one *before* step t (`last_dones`,
+the RNN's reset flag); the done *of* step t is the one stored at t + 1. So a battle's last step
+bootstraps from the next battle's first state, and a battle's first step does not bootstrap at
+all. `--aligned-dones` loads a copy of the baseline's module with the first expression replaced by
+the second (the done of step t); the anchor's file stays as it is."""
 LAST_TESTS = 5
 """The steadier score, as `wqmix reproduce` reports it: the mean of the last 5 tests."""
 
@@ -62,6 +76,20 @@ def compose(anchor: Path, overrides: list[str]) -> dict:
     return {**config, **config["alg"]}
 
 
+def load_baseline(anchor: Path, aligned_dones: bool):
+    """The baseline's module `qmix_rnn`, as it is, or with `TARGET_DONES` applied to a copy."""
+    if not aligned_dones:
+        return importlib.import_module("qmix_rnn")
+    source = (anchor / "qmix_rnn.py").read_text()
+    if source.count(TARGET_DONES[0]) != 1:
+        raise SystemExit(f"--aligned-dones: {TARGET_DONES[0]!r} is not in {anchor / 'qmix_rnn.py'} exactly once")
+    module = types.ModuleType("qmix_rnn")
+    module.__file__ = str(anchor / "qmix_rnn.py")
+    sys.modules["qmix_rnn"] = module
+    exec(compile(source.replace(*TARGET_DONES), f"{module.__file__} (aligned dones)", "exec"), module.__dict__)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--map", required=True, help="SMAX map, e.g. 3m, 2s3z, 3s5z")
@@ -70,14 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-steps", type=int, default=2_000_000)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--anchor", type=Path, default=ANCHOR)
+    parser.add_argument("--aligned-dones", action="store_true",
+                        help="a diagnosis: mask the TD target with the done of its own step (TARGET_DONES)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(args.anchor))
     import jax
     import numpy as np
-    from qmix_rnn import env_from_config, make_train
 
-    import qmix_rnn
+    qmix_rnn = load_baseline(args.anchor, args.aligned_dones)
+    env_from_config, make_train = qmix_rnn.env_from_config, qmix_rnn.make_train
 
     logged: list[dict[str, float]] = []
     qmix_rnn.wandb.log = lambda metrics: logged.append({k: float(np.asarray(v)) for k, v in metrics.items()})
@@ -134,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                          "env_steps": int([r for r in rows if r["seed"] == seed][-1]["env_steps"])})
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or None
-    summary = {"algo": "jaxmarl-qmix", "env": "smax", "map": args.map, "jaxmarl_env": env_name, "seeds": args.seeds,
+    summary = {"algo": "jaxmarl-qmix" + ("-aligned-dones" if args.aligned_dones else ""), "env": "smax", "map": args.map, "jaxmarl_env": env_name, "seeds": args.seeds,
                "env_steps_per_seed": updates * config["NUM_STEPS"] * config["NUM_ENVS"],
                "tests_per_seed": len(tests) // max(args.seeds, 1), "compile_s": round(compile_s, 1),
                "run_s": run_s, "per_seed": per_seed, "wqmix_commit": commit,
