@@ -100,6 +100,7 @@ def test_the_jaxmarl_protocol_collects_and_updates_as_jaxmarl_on_smax_only(tmp_p
     assert network == paper.config.network and trial.config.algo == paper.config.algo
     assert trial.config.exploration == paper.config.exploration and trial.config.env == paper.config.env
     assert rep.with_protocol(rep.EXPERIMENTS["smax"], "paper") is rep.EXPERIMENTS["smax"]
+    assert experiment.algos == ("ow-qmix", "cw-qmix", "qmix", "qplex")
     with pytest.raises(ConfigError, match="only smax has a jaxmarl protocol"):
         rep.with_protocol(rep.EXPERIMENTS["predator-prey"], "jaxmarl")
     result = wqmix("reproduce", "smax", "--protocol", "jaxmarl", "--dry-run", "--out", str(tmp_path / "dry"))

@@ -185,6 +185,10 @@ learning settings (ε over 50k steps, RMSprop, lr 5e-4, targets every 200 episod
 protocol (32 greedy battles every 10k steps): only how experience is collected and how often the
 learner updates follow JaxMARL."""
 
+JAXMARL_ALGOS = ("ow-qmix", "cw-qmix", "qmix", "qplex")
+"""`--protocol jaxmarl`'s algorithms when `--algos` is not given (our choice, after the issue that
+asked for the protocol: OW-QMIX, CW-QMIX and QMIX, and QPLEX once it had landed)."""
+
 PROTOCOLS = ("paper", "jaxmarl")
 """`--protocol`: "paper" (every experiment's default: the official settings), "jaxmarl" (smax only:
 `JAXMARL_SCHEDULE`)."""
@@ -201,6 +205,9 @@ def with_protocol(experiment: Experiment, protocol: str | None) -> Experiment:
         raise ConfigError("protocol", protocol, "only smax has a jaxmarl protocol; the others run the paper's")
     return dataclasses.replace(
         experiment, overrides={**experiment.overrides, **JAXMARL_SCHEDULE}, protocol_name="jaxmarl",
+        # The grid of the issue that asked for this protocol: the paper's two, QMIX, and QPLEX from
+        # the comparison set (the projector variants stay under the paper's protocol).
+        algos=JAXMARL_ALGOS,
         protocol="JaxMARL's schedule (ql_rnn_smax.yaml): 16 envs x 128-step windows of an auto-reset stream, "
                  "8 updates of 32 windows per rollout, replay 5000 windows; pymarl-sized networks and the official "
                  "learning settings (epsilon over 50k steps, targets every 200 episodes), 2M env steps, 32 greedy "
