@@ -140,7 +140,12 @@ def test_a_finished_trial_copied_in_is_adopted_not_trained_again(tmp_path):
     # Seed 0 ran in another checkout and was copied in without that checkout's manifest.
     finish(tmp_path, grid[0], {0: 38.0}, [(10_000, 38.0)])
     summary = tmp_path / "trials" / grid[0].id / "summary.json"
-    summary.write_text(json.dumps({**json.loads(summary.read_text()), "total_run_s": 321.0}))
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "total_run_s": 321.0,
+                                   "total_env_steps": grid[0].config.train.total_env_steps}))
+    # Seed 1 was copied in stopped short of its steps: it stays to run (the runner resumes it).
+    finish(tmp_path, grid[1], {1: 10.0}, [(10_000, 10.0)])
+    short = tmp_path / "trials" / grid[1].id / "summary.json"
+    short.write_text(json.dumps({**json.loads(short.read_text()), "total_env_steps": 500_000}))
     lines = []
     assert rep.reproduce(rep.Request("predator-prey", out=str(tmp_path), algos=["ow-qmix"], seeds=2,
                                      punishments=[-2.0], dry_run=True), log=lines.append) == 0

@@ -28,8 +28,8 @@ def now() -> str:
 def adopt_finished(sweep_dir: Path, entry: dict[str, Any]) -> bool:
     """Mark a trial the manifest does not know as done when its run directory already holds a
     finished run of the same config: a trial run elsewhere (another machine, another checkout) and
-    copied in with its `config.json` and `summary.json`, so a rerun of the grid does not train it
-    again. Its `run_s` is the run's own training time (`total_run_s`). Raises ConfigError when that
+    copied in with its `config.json` and `summary.json` (which reaches the env steps the config
+    asks for), so a rerun of the grid does not train it again. Its `run_s` is the run's own training time (`total_run_s`). Raises ConfigError when that
     run has another config, which a rerun would overwrite."""
     run_dir = Path(sweep_dir) / entry["run_dir"]
     if not (run_dir / "summary.json").is_file() or not (run_dir / "config.json").is_file():
@@ -44,6 +44,8 @@ def adopt_finished(sweep_dir: Path, entry: dict[str, Any]) -> bool:
     if where:
         raise ConfigError("out", str(sweep_dir), f"holds a finished run at {entry['run_dir']} with another config "
                           f"(differs at {where}); move it away or use another --out")
+    if summary.get("total_env_steps", 0) < found.get("train", {}).get("total_env_steps", 0):
+        return False  # stopped short of its steps: the sweep resumes it from its checkpoint
     entry.update(status="done", run_s=summary.get("total_run_s", summary.get("run_s")), finished="adopted")
     return True
 
