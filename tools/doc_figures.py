@@ -30,7 +30,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -536,21 +536,20 @@ def read_beside(root: Path, folder: str) -> list[SeedResult]:
     return results
 
 
+SMAX_JAXMARL_MAPS = ("3m", "2s3z", "3s5z")
+"""The maps of `wqmix reproduce smax --protocol jaxmarl`'s grid, in the table's order."""
+
+
 def block_smax_jaxmarl(root: Path) -> str:
-    name = "smax-jaxmarl"
-    exp = load_experiment(root, name)
+    exp = load_experiment(root, "smax-jaxmarl")
     beside = read_beside(root, exp.folder)
+    by_setting = replace(exp, results=exp.results + tuple(beside)).by_setting()
     head = ["map", "algorithm", "seeds", "final test win rate, per seed", "mean [95% CI]",
             f"mean of the last {LAST_TESTS} logged tests [95% CI]", "training time per trial, min",
             "seed document's SMAC figure (not comparable)"]
     rows = []
-    maps = sorted({r.setting for r in exp.results} | {r.setting for r in beside}, key=["3m", "2s3z", "3s5z"].index)
-    for smax_map in maps:
-        by_algo: dict[str, list[SeedResult]] = {}
-        for r in sorted([r for r in exp.results + tuple(beside) if r.setting == smax_map],
-                        key=lambda r: (algo_key(r.algo), r.seed)):
-            by_algo.setdefault(r.algo, []).append(r)
-        for algo, rs in by_algo.items():
+    for smax_map in sorted(by_setting, key=SMAX_JAXMARL_MAPS.index):
+        for algo, rs in by_setting[smax_map].items():
             mean, lo, hi = mean_ci([r.score for r in rs])
             last, last_lo, last_hi = mean_ci([last_tests_mean(r) for r in rs])
             smac = SEED_SMAC.get(smax_map)
