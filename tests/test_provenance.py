@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from wqmix.experiments.provenance import Code, flags, provenance_section, trial_provenance
+from wqmix.experiments.provenance import Code, flags, git_same_code, provenance_section, trial_provenance
 from wqmix.experiments.results import Run, last_tests, with_last_tests
 from wqmix.run_dir import PROVENANCE, git_provenance, read_provenance, record_provenance
 
@@ -140,6 +140,41 @@ def test_the_report_section_flags_only_the_odd_trial(tmp_path):
     assert "**1 of 3 trials flagged**: odd." in lines
     assert any(line.startswith("- `eval != others`") and "(aaaaaaa)" in line for line in lines)
 
+
+
+def _head(repo):
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+
+
+def _commit(repo, path, text):
+    (repo / path).write_text(text)
+    _git(repo, "commit", "-q", "-am", f"change {path}")
+    return _head(repo)
+
+
+def test_commits_that_differ_only_in_results_are_one_code_and_not_flagged(repo, tmp_path_factory):
+    """Trained on A, resumed and evaluated on B, which only added results: not flagged. C changed
+    the package, D only pyproject.toml: flagged against A. A commit git does not have is flagged."""
+    a = _head(repo)
+    b = _commit(repo, "results.md", "score 2\n")
+    c = _commit(repo, "src/pkg/code.py", "x = 2\n")
+    d = _commit(repo, "pyproject.toml", "[project]\nname = 'x'\n")
+    same = git_same_code(repo / "src" / "pkg")
+    assert same(a, b) and same(b, a) and same(a, a)
+    assert not same(a, c) and not same(b, c) and not same(c, d) and not same(a, None) and not same(a, "f" * 40)
+    runs = tmp_path_factory.mktemp("runs")
+    for name, (trained, evaluated) in {"results-only": (a, b), "code": (a, c), "pyproject": (c, d)}.items():
+        (runs / name).mkdir()
+        _record(runs / name, "train", trained, False, from_env_steps=0)
+        _record(runs / name, "resume", evaluated, False, from_env_steps=500)
+        _record(runs / name, "final-evaluation", evaluated, False, env_steps=1000)
+    assert flags(trial_provenance(runs / "results-only"), Code(a, False), same) == []
+    assert flags(trial_provenance(runs / "code"), Code(b, False), same) == ["eval != train", "eval != others"]
+    assert flags(trial_provenance(runs / "pyproject"), Code(c, False), same) == ["eval != train", "eval != others"]
+    # Without git, only equal commits are the same code, as before.
+    assert flags(trial_provenance(runs / "results-only"), Code(a, False)) == ["eval != train", "eval != others"]
+    _, data = provenance_section({"r": runs / "results-only", "s": runs / "results-only"}, same)
+    assert data["flagged"] == []
 
 def _run(curves, metric="test_return", seeds=(0, 1)):
     return Run(path=None, algo="a", env="e", seeds=list(seeds), scores={s: 0.0 for s in seeds},

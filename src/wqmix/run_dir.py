@@ -80,7 +80,8 @@ PROVENANCE = "provenance.jsonl"
 MAX_CHANGED_FILES = 20
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
+def git_output(args: list[str], cwd: Path) -> str | None:
+    """What `git ARGS` prints in `cwd`; None where git is missing, fails or takes over 10 s."""
     import subprocess
 
     try:
@@ -98,14 +99,14 @@ def git_provenance(source: Path | None = None) -> dict[str, Any]:
     untracked there: the code that ran is not the commit's. None where git is missing or `source`
     is not tracked by the checkout it sits in (an installed copy: its version is in the packages)."""
     source = Path(source or Path(__file__).resolve().parent)
-    commit = _git(["rev-parse", "HEAD"], source)
+    commit = git_output(["rev-parse", "HEAD"], source)
     # Only a checkout that tracks the package tells its commit: an installed copy may sit in a
     # virtual environment inside some other repository, whose commit says nothing about it.
-    if commit is None or not (_git(["ls-files", "--", "."], source) or "").strip():
+    if commit is None or not (git_output(["ls-files", "--", "."], source) or "").strip():
         return {"commit": None, "dirty": None, "code_dirty": None, "changed_files": []}
-    root = Path((_git(["rev-parse", "--show-toplevel"], source) or str(source)).strip())
-    tracked = (_git(["status", "--porcelain", "--untracked-files=no"], root) or "").splitlines()
-    code = (_git(["status", "--porcelain", "--untracked-files=all", "--", str(source), "pyproject.toml"], root)
+    root = Path((git_output(["rev-parse", "--show-toplevel"], source) or str(source)).strip())
+    tracked = (git_output(["status", "--porcelain", "--untracked-files=no"], root) or "").splitlines()
+    code = (git_output(["status", "--porcelain", "--untracked-files=all", "--", str(source), "pyproject.toml"], root)
             or "").splitlines()
     changed = sorted({line[3:] for line in tracked + code})
     return {"commit": commit.strip(), "dirty": bool(tracked), "code_dirty": bool(code),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from wqmix.run_dir import read_provenance
+from wqmix.run_dir import git_output, read_provenance
 
 TRAINING_EVENTS = ("train", "resume")
 
@@ -79,14 +80,48 @@ FLAGS = {
     "train dirty": "some training ran on code that differed from its commit",
     "train tree dirty?": "some training ran from a tree that differed from its commit (in code or only in results: "
                          "not recorded then)",
-    "eval != train": "the final evaluation ran on another commit than (some of) the training",
-    "eval != others": "the final evaluation ran on another commit than most trials' final evaluations",
+    "eval != train": "the final evaluation ran on another commit than (some of) the training, with other package code",
+    "eval != others": "the final evaluation ran on another commit than most trials' final evaluations, with other "
+                      "package code",
 }
 """Each flag a trial can get, and what it means (the report's legend)."""
 
 
-def flags(trial: TrialProvenance, common: Code | None) -> list[str]:
-    """The `FLAGS` that apply to a trial; empty when none does."""
+SameCode = Callable[[str | None, str | None], bool]
+"""Whether two commits hold the same package code (commit ids, possibly None: unknown)."""
+
+
+def same_commit(a: str | None, b: str | None) -> bool:
+    """Two commits hold the same code only when they are the same commit: what is known without git."""
+    return a == b
+
+
+def git_same_code(source: Path | None = None) -> SameCode:
+    """`SameCode` read from the git checkout holding the package at `source` (default: this one):
+    two commits hold the same code when `git diff` finds no change between them in the package's
+    own files or `pyproject.toml` (the files `code_dirty` watches), so commits that differ only in
+    results written into the tree, or in docs, are one code. Anything git cannot tell (no checkout,
+    a commit it does not have, an unknown commit) counts as different, so it is still flagged."""
+    source = Path(source or Path(__file__).resolve().parents[1])
+
+    @functools.cache
+    def same(a: str | None, b: str | None) -> bool:
+        if a == b:
+            return True
+        if a is None or b is None:
+            return False
+        root = git_output(["rev-parse", "--show-toplevel"], source)
+        if root is None:
+            return False
+        changed = git_output(["diff", "--name-only", a, b, "--", str(source), "pyproject.toml"], Path(root.strip()))
+        return changed is not None and not changed.strip()
+
+    return same
+
+
+def flags(trial: TrialProvenance, common: Code | None, same_code: SameCode = same_commit) -> list[str]:
+    """The `FLAGS` that apply to a trial; empty when none does. Two commits count as one where
+    `same_code` says they hold the same code."""
     evaluated = trial.evaluated_on
     if evaluated is None:
         return ["no eval record"]
@@ -97,15 +132,19 @@ def flags(trial: TrialProvenance, common: Code | None) -> list[str]:
         out.append("train dirty")
     elif any(code.dirty is None for code in trial.trained_on):
         out.append("train tree dirty?")
-    if any(code.commit != evaluated.commit for code in trial.trained_on):
+    if any(not same_code(code.commit, evaluated.commit) for code in trial.trained_on):
         out.append("eval != train")
-    if common is not None and evaluated.commit != common.commit:
+    if common is not None and not same_code(evaluated.commit, common.commit):
         out.append("eval != others")
     return out
 
 
-def provenance_section(run_dirs: Mapping[str, Path]) -> tuple[list[str], dict[str, Any]]:
-    """The report's provenance section (markdown lines) and its data, one entry per trial."""
+def provenance_section(run_dirs: Mapping[str, Path], same_code: SameCode | None = None
+                       ) -> tuple[list[str], dict[str, Any]]:
+    """The report's provenance section (markdown lines) and its data, one entry per trial.
+    `same_code` (default: `git_same_code()`, read from this package's checkout) tells which
+    different commits hold the same code."""
+    same_code = same_code or git_same_code()
     trials = {name: trial_provenance(path) for name, path in run_dirs.items()}
     commits = collections.Counter(t.evaluated_on.commit for t in trials.values() if t.evaluated_on is not None)
     common = Code(commits.most_common(1)[0][0], False) if commits else None
@@ -115,12 +154,13 @@ def provenance_section(run_dirs: Mapping[str, Path]) -> tuple[list[str], dict[st
              "from `meta.json` and `meta-resume-*.json`, marked †, where the last call is taken as the one "
              "that evaluated). \"(dirty)\": the package's code differed from the commit; \"(tree dirty?)\": "
              "the tree differed from the commit, and the record, older than that distinction, does not say "
-             "whether in code or only in results written into it.", "",
+             "whether in code or only in results written into it. Commits between which the package's code "
+             "and pyproject.toml did not change (only results or docs did) count as one code for the flags.", "",
              "| trial | trained on | final evaluation on | machines | flags |", "|---|---|---|---|---|"]
     data: dict[str, Any] = {}
     flagged = []
     for name, trial in trials.items():
-        found = flags(trial, common)
+        found = flags(trial, common, same_code)
         if found:
             flagged.append(name)
         lines.append(f"| {name}{' †' if trial.reconstructed else ''} | {', '.join(map(str, trial.trained_on)) or '-'} "
