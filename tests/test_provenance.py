@@ -162,6 +162,12 @@ def test_commits_that_differ_only_in_results_are_one_code_and_not_flagged(repo, 
     same = git_same_code(repo / "src" / "pkg")
     assert same(a, b) and same(b, a) and same(a, a)
     assert not same(a, c) and not same(b, c) and not same(c, d) and not same(a, None) and not same(a, "f" * 40)
+    # A copy the checkout does not track (installed in an ignored venv inside it), or one outside any
+    # checkout, cannot be compared: different commits differ.
+    installed = repo / ".venv" / "pkg"
+    installed.mkdir(parents=True)
+    (installed / "code.py").write_text("x = 1\n")
+    assert not git_same_code(installed)(a, b) and not git_same_code(tmp_path_factory.mktemp("elsewhere"))(a, b)
     runs = tmp_path_factory.mktemp("runs")
     for name, (trained, evaluated) in {"results-only": (a, b), "code": (a, c), "pyproject": (c, d)}.items():
         (runs / name).mkdir()

@@ -111,7 +111,8 @@ def git_same_code(source: Path | None = None) -> SameCode:
         if a is None or b is None:
             return False
         root = git_output(["rev-parse", "--show-toplevel"], source)
-        if root is None:
+        # As in `git_provenance`: only a checkout that tracks the package can compare its code.
+        if root is None or not (git_output(["ls-files", "--", "."], source) or "").strip():
             return False
         changed = git_output(["diff", "--name-only", a, b, "--", str(source), "pyproject.toml"], Path(root.strip()))
         return changed is not None and not changed.strip()
