@@ -105,14 +105,17 @@ def git_same_code(source: Path | None = None) -> SameCode:
     source = Path(source or Path(__file__).resolve().parents[1])
 
     @functools.cache
+    def checkout() -> str | None:
+        root = git_output(["rev-parse", "--show-toplevel"], source)
+        # As in `git_provenance`: only a checkout that tracks the package can compare its code.
+        return root if root is not None and (git_output(["ls-files", "--", "."], source) or "").strip() else None
+
+    @functools.cache
     def same(a: str | None, b: str | None) -> bool:
         if a == b:
             return True
-        if a is None or b is None:
-            return False
-        root = git_output(["rev-parse", "--show-toplevel"], source)
-        # As in `git_provenance`: only a checkout that tracks the package can compare its code.
-        if root is None or not (git_output(["ls-files", "--", "."], source) or "").strip():
+        root = checkout() if a is not None and b is not None else None
+        if root is None:
             return False
         changed = git_output(["diff", "--name-only", a, b, "--", str(source), "pyproject.toml"], Path(root.strip()))
         return changed is not None and not changed.strip()
