@@ -24,6 +24,11 @@ steps, loss, mean Q, and the greedy test's win rate and return on the rows where
 `test_win_rate`, the mean of the last 5 tests; wall time) and `config.json` (the whole config it
 ran).
 
+Seeds run one after another, seed k from `PRNGKey(k)`. Each finished seed is kept in
+OUT/MAP/seedK.partial.json (written atomically) until the whole run is written, so a run cut short
+(a kill, the end of a session) loses only the seed in progress: the same command again trains only
+the seeds it lacks, and its files equal those of an uncut run.
+
 `--aligned-dones` runs the baseline with one expression of its TD target changed, for a
 diagnosis, never for the comparison: see `TARGET_DONES`. Its run is named
 "jaxmarl-qmix-aligned-dones".
@@ -90,6 +95,42 @@ def load_baseline(anchor: Path, aligned_dones: bool):
     return module
 
 
+def git_commit() -> str | None:
+    """The commit of this script's checkout (None outside one)."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout.strip() or None
+
+
+def seed_path(out: Path, seed: int) -> Path:
+    return out / f"seed{seed}.partial.json"
+
+
+def read_seed(out: Path, seed: int, overrides: list[str], aligned_dones: bool) -> dict | None:
+    """A seed that finished in an earlier call of the same command (its rows, run time, compile time), or None."""
+    path = seed_path(out, seed)
+    if not path.is_file():
+        return None
+    with open(path) as f:
+        kept = json.load(f)
+    if kept["overrides"] != overrides or kept["aligned_dones"] != aligned_dones:
+        raise SystemExit(f"{path} is from another run ({kept['overrides']}, aligned_dones={kept['aligned_dones']}); "
+                         f"remove it or give another --out")
+    print(json.dumps({"map": kept["map"], "seed": seed, "kept": str(path)}), flush=True)
+    return kept
+
+
+def write_seed(out: Path, seed: int, overrides: list[str], aligned_dones: bool, rows: list[dict],
+               run_s: float, compile_s: float | None) -> dict:
+    """Keep a finished seed on disk, atomically (a temporary file renamed over the path)."""
+    kept = {"map": out.name, "seed": seed, "overrides": overrides, "aligned_dones": aligned_dones,
+            "run_s": run_s, "compile_s": compile_s, "wqmix_commit": git_commit(), "rows": rows}
+    path = seed_path(out, seed)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(kept) + "\n")
+    os.replace(tmp, path)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--map", required=True, help="SMAX map, e.g. 3m, 2s3z, 3s5z")
@@ -119,23 +160,34 @@ def main(argv: list[str] | None = None) -> int:
     config = compose(args.anchor, overrides)
     env, env_name = env_from_config(copy.deepcopy(config))
     train = make_train(config, env)  # sets config["NUM_UPDATES"]
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(jax.random.split(jax.random.PRNGKey(args.seed), 1)).compile()
-    compile_s = time.perf_counter() - t0
+    out = args.out / args.map
+    out.mkdir(parents=True, exist_ok=True)
+    # Seed k's run is `PRNGKey(k)` whatever the other seeds, so each finished seed is kept on disk
+    # (a kill or the end of a working session loses only the seed in progress) and a rerun of the
+    # same command trains only the seeds it lacks.
+    finished = {seed: read_seed(out, seed, overrides, args.aligned_dones)
+                for seed in range(args.seed, args.seed + args.seeds)}
+    compile_s = None
+    if not all(finished.values()):
+        t0 = time.perf_counter()
+        compiled = jax.jit(jax.vmap(train)).lower(jax.random.split(jax.random.PRNGKey(args.seed), 1)).compile()
+        compile_s = round(time.perf_counter() - t0, 1)
     columns = {"env_steps": "env_step", "update": "update_steps", "loss": "loss", "mean_q": "qvals",
                "test_win_rate": "test_returned_won_episode", "test_return": "test_returned_episode_returns"}
     rows, run_s = [], []
     for seed in range(args.seed, args.seed + args.seeds):
-        logged.clear()
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(jax.random.split(jax.random.PRNGKey(seed), 1)))
-        jax.effects_barrier()  # every callback has run
-        run_s.append(round(time.perf_counter() - t0, 1))
-        rows += sorted(({"seed": seed, **{ours: record[theirs] for ours, theirs in columns.items()}} for record in logged),
-                       key=lambda r: r["update"])
-
-    out = args.out / args.map
-    out.mkdir(parents=True, exist_ok=True)
+        if finished[seed] is None:
+            logged.clear()
+            t0 = time.perf_counter()
+            jax.block_until_ready(compiled(jax.random.split(jax.random.PRNGKey(seed), 1)))
+            jax.effects_barrier()  # every callback has run
+            seconds = round(time.perf_counter() - t0, 1)
+            seed_rows = sorted(({"seed": seed, **{ours: record[theirs] for ours, theirs in columns.items()}}
+                                for record in logged), key=lambda r: r["update"])
+            finished[seed] = write_seed(out, seed, overrides, args.aligned_dones, seed_rows, seconds, compile_s)
+            print(json.dumps({"map": args.map, "seed": seed, "run_s": seconds}), flush=True)
+        run_s.append(finished[seed]["run_s"])
+        rows += finished[seed]["rows"]
     updates = config["NUM_UPDATES"]
     if len(rows) != args.seeds * updates:
         raise SystemExit(f"expected {args.seeds * updates} logged updates, got {len(rows)}")
@@ -159,19 +211,22 @@ def main(argv: list[str] | None = None) -> int:
     per_seed = []
     for seed in range(args.seed, args.seed + args.seeds):
         wins = [t["test_win_rate"] for t in tests if t["seed"] == seed]
-        per_seed.append({"seed": seed, "test_win_rate": wins[-1],
+        per_seed.append({"seed": seed, "test_win_rate": wins[-1], "wqmix_commit": finished[seed]["wqmix_commit"],
+                         "compile_s": finished[seed]["compile_s"],
                          f"last_{LAST_TESTS}_tests_win_rate": float(np.mean(wins[-LAST_TESTS:])),
                          "env_steps": int([r for r in rows if r["seed"] == seed][-1]["env_steps"])})
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip() or None
+    commit = git_commit()
     summary = {"algo": "jaxmarl-qmix" + ("-aligned-dones" if args.aligned_dones else ""), "env": "smax", "map": args.map, "jaxmarl_env": env_name, "seeds": args.seeds,
                "env_steps_per_seed": updates * config["NUM_STEPS"] * config["NUM_ENVS"],
-               "tests_per_seed": len(tests) // max(args.seeds, 1), "compile_s": round(compile_s, 1),
+               "tests_per_seed": len(tests) // max(args.seeds, 1),
+               "compile_s": max(finished[seed]["compile_s"] for seed in finished),  # the slowest call's
                "run_s": run_s, "per_seed": per_seed, "wqmix_commit": commit,
                "jax": jax.__version__, "device": str(jax.devices()[0]), "machine": platform.platform(),
                "cpu_count": os.cpu_count(), "command": [sys.executable, *sys.argv]}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+    for seed in range(args.seed, args.seed + args.seeds):  # all of it is in metrics.csv now
+        seed_path(out, seed).unlink()
     print(json.dumps({k: summary[k] for k in ("map", "run_s", "per_seed")}))
     return 0
 
