@@ -574,7 +574,7 @@ def block_smax_jaxmarl(root: Path) -> str:
 def mean_text(rs: Sequence[SeedResult]) -> str:
     """"0.854 [0.781, 0.906] (3 seeds)": the mean final score with its 95% CI."""
     mean, lo, hi = mean_ci([r.score for r in rs])
-    return f"{fixed(mean, 3)} [{fixed(lo, 3)}, {fixed(hi, 3)}] ({len(rs)} seeds)"
+    return f"{fixed(mean, 3)} [{fixed(lo, 3)}, {fixed(hi, 3)}] ({len(rs)} seed{'s' if len(rs) != 1 else ''})"
 
 
 HEADLINE_SMAX = (("smax-300k-smac-state", "SMAX 3m, the SMAC-scaled state (the default)"),
