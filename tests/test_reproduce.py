@@ -190,8 +190,33 @@ def test_the_estimate_uses_the_trials_measured_here_when_there_are_some():
          "run_s": 9000.0},
         {"id": "vdn-p-1-seed0", "params": {"algo.name": "vdn"}, "status": "running", "run_s": None}]}
     done = rep.measured_s(manifest)
-    assert done == {"ow-qmix": [200.0, 400.0], "ow-qmix-no-central": [9000.0]}
+    assert done == {("ow-qmix", ""): [200.0, 400.0], ("ow-qmix-no-central", ""): [9000.0]}
     assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx((300.0 + 2 * ref["other"]) / 2)
+
+
+def test_the_estimate_prefers_the_same_setting_and_counts_trials_copied_in(tmp_path):
+    experiment = rep.with_protocol(rep.EXPERIMENTS["smax"], "jaxmarl")
+    chosen = rep.settings(experiment, maps=["3m", "2s3z"])
+    grid = rep.trials(experiment, chosen, ["qmix"], 1)
+    three_m, two_s = grid
+    assert three_m.params["setting"] == "3m" and two_s.params["setting"] == "2s3z"
+    # A finished 3m trial copied in (no manifest lists it): its summary's total training time counts.
+    run_dir = tmp_path / "trials" / three_m.id
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(three_m.config)))
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"total_env_steps": three_m.config.train.total_env_steps, "run_s": 50.0, "total_run_s": 700.0}))
+    assert rep._copied_in(tmp_path, three_m) and not rep._copied_in(tmp_path, two_s)
+    manifest = {"trials": [{"id": "qmix-2s3z-seed9", "params": {"algo.name": "qmix", "setting": "2s3z"},
+                            "status": "done", "run_s": 2000.0}]}
+    done = rep.measured_s(manifest, tmp_path, [three_m])
+    assert done == {("qmix", "3m"): [700.0], ("qmix", "2s3z"): [2000.0]}
+    # Each setting's own time, not the mean over settings (1,350 s), nor the reference.
+    assert rep.estimate_s(experiment, [two_s], done, 2, 1.0) == pytest.approx(2000.0)
+    assert rep.estimate_s(experiment, [three_m, two_s], done, 2, 1.0) == pytest.approx(2700.0)
+    # A setting not measured here: the algorithm's trials in the others.
+    three_s = rep.trials(experiment, rep.settings(experiment, maps=["3s5z"]), ["qmix"], 1)
+    assert rep.estimate_s(experiment, three_s, done, 2, 1.0) == pytest.approx(1350.0)
 
 
 def test_fewer_env_steps_keep_the_names_scale_the_estimate_and_are_said_first(tmp_path):
@@ -213,6 +238,11 @@ def test_fewer_env_steps_keep_the_names_scale_the_estimate_and_are_said_first(tm
     rep.report(experiment, tmp_path, chosen, ["ow-qmix"], 1, short, "wqmix reproduce smax --env-steps 300000")
     first = (tmp_path / "report.md").read_text().splitlines()[2]
     assert "300,000 env steps per seed (the paper's protocol: 2,000,000, so FEWER steps here)" in first
+    # The last line names the manifest only where there is one (trials copied in have none).
+    assert (tmp_path / "report.md").read_text().splitlines()[-1].endswith("the manifest is `sweep.json`.")
+    (tmp_path / "sweep.json").unlink()
+    rep.report(experiment, tmp_path, chosen, ["ow-qmix"], 1, short, "wqmix reproduce smax --env-steps 300000")
+    assert (tmp_path / "report.md").read_text().splitlines()[-1].endswith("no manifest here).")
     result = wqmix("reproduce", "smax", "--env-steps", "300000", "--dry-run", "--out", str(tmp_path / "dry"))
     assert result.returncode == 0 and "env steps per seed: 300,000" in result.stdout, result.stderr
 

@@ -345,9 +345,10 @@ def reproduce(request: Request, log=print) -> int:
     grid = trials(experiment, chosen, algos, seeds, request.first_seed, request.env_steps)
     manifest = Manifest.read(out) if (out / MANIFEST).is_file() else None
     done = {i for i, t in manifest.trials.items() if t.get("status") == "done"} if manifest else set()
-    todo = [t for t in grid if t.id not in done and not _copied_in(out, t)]
-    estimate = estimate_s(experiment, todo, measured_s(manifest.data if manifest else {}), os.cpu_count() or 1,
-                          calibration_s())
+    copied = [t for t in grid if t.id not in done and _copied_in(out, t)]
+    todo = [t for t in grid if t.id not in done and t.id not in {c.id for c in copied}]
+    estimate = estimate_s(experiment, todo, measured_s(manifest.data if manifest else {}, out, copied),
+                          os.cpu_count() or 1, calibration_s())
     log(describe_grid(experiment, chosen, algos, seeds, grid, todo, estimate))
     if request.dry_run:
         return 0
@@ -443,29 +444,41 @@ REFERENCE_CALIBRATION_S = 0.078
 there idle (0.074-0.082 s in three calls, 2026-12-02; busy with a training run it reads 0.10-0.12)."""
 
 
-def measured_s(manifest: dict[str, Any]) -> dict[str, list[float]]:
-    """Training seconds of the finished trials in a manifest (`sweep.json`), by algorithm."""
-    by_algo: dict[str, list[float]] = {}
+def measured_s(manifest: dict[str, Any], out: Path | None = None,
+               copied: Sequence[Trial] = ()) -> dict[tuple[str, str], list[float]]:
+    """Training seconds of the finished trials measured here, by (algorithm, setting): those a
+    manifest (`sweep.json`) lists as done, and the `copied` ones (finished runs in `out/trials/`
+    that no manifest lists, `_copied_in`), from their summary.json."""
+    by_trial: dict[tuple[str, str], list[float]] = {}
     for trial in manifest.get("trials", []):
         if trial.get("status") == "done" and trial.get("run_s"):
-            by_algo.setdefault(trial["params"]["algo.name"], []).append(float(trial["run_s"]))
-    return by_algo
+            key = (trial["params"]["algo.name"], trial["params"].get("setting", ""))
+            by_trial.setdefault(key, []).append(float(trial["run_s"]))
+    for trial in copied:
+        summary = json.loads((Path(out) / "trials" / trial.id / "summary.json").read_text())
+        seconds = summary.get("total_run_s", summary.get("run_s"))
+        if seconds:
+            key = (trial.params["algo.name"], trial.params.get("setting", ""))
+            by_trial.setdefault(key, []).append(float(seconds))
+    return by_trial
 
 
-def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[str, list[float]], cores: int,
+def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[tuple[str, str], list[float]], cores: int,
                calibration: float) -> float:
     """Wall seconds for `todo` on `cores` cores: each trial's reference time, the mean of the
-    finished trials of its algorithm in this directory when there are some (`done_s`, measured
-    here, `measured_s`), else `reference_trial_s` scaled by this machine's `calibration` and by
-    the trial's env steps against the paper's; the references are 2-core figures, so the total is
-    spread over `cores / 2` such machines."""
+    finished trials of its algorithm and setting measured here (`done_s`, `measured_s`) when there
+    are some, else of its algorithm in any setting, else `reference_trial_s` scaled by this
+    machine's `calibration` and by the trial's env steps against the paper's; the references are
+    2-core figures, so the total is spread over `cores / 2` such machines."""
     total = 0.0
     for trial in todo:
-        measured = done_s.get(trial.params["algo.name"])
+        algo = trial.params["algo.name"]
+        measured = (done_s.get((algo, trial.params.get("setting", "")))
+                    or [s for (a, _), times in done_s.items() if a == algo for s in times])
         if measured:
             total += float(np.mean(measured))
         else:
-            ref = experiment.reference_trial_s["central" if _central(trial.params["algo.name"]) else "other"]
+            ref = experiment.reference_trial_s["central" if _central(algo) else "other"]
             length = trial.config.train.total_env_steps / experiment.paper_steps
             total += ref * length * calibration / REFERENCE_CALIBRATION_S
     return total / max(cores / 2.0, 1.0)
@@ -664,7 +677,9 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
               f"Hardware: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
               f"JAX backend {meta.get('jax_backend', '?')}.", "",
               "Packages: " + ", ".join(f"{k} {v}" for k, v in (meta.get("packages") or {}).items()) + ".", "",
-              "Per trial (config.json, summary.json, metrics.csv) under `trials/`; the manifest is `sweep.json`."]
+              "Per trial (config.json, summary.json, metrics.csv) under `trials/`"
+              + ("; the manifest is `sweep.json`." if (out / MANIFEST).is_file() else
+                 " (copied in from the checkouts that ran them; no manifest here).")]
     data.update(command=command, trial_s=round(trial_s, 1), wall_s=wall_s, packages=meta.get("packages"),
                 hardware={"machine": platform.machine(), "cores": os.cpu_count()})
     write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
