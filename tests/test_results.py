@@ -283,6 +283,26 @@ def test_plot_curves_writes_png_and_pdf(run_dirs, tmp_path):
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
 
 
+def test_an_algorithm_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    rows = smax_rows([0], [100, 200], 0)
+    runs = [write_run(tmp_path / name, algo, env, [{"seed": 0, "greedy_return": 1.0}], rows)
+            for name, algo, env in (("a", "ow-qmix", "2s3z"), ("b", "qmix", "2s3z"), ("c", "qmix", "3m"))]
+    drawn = []  # (panel title, label, colour) of each line, as plot_curves draws it
+    plot = Axes.plot
+
+    def recording_plot(ax, *args, **kwargs):
+        drawn.append((ax, kwargs["label"].split(" ")[0], kwargs["color"]))
+        return plot(ax, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", recording_plot)
+    plot_curves(load_runs(runs), tmp_path / "c", reps=50)
+    panels = {ax.get_title(): {label: color for a, label, color in drawn if a is ax} for ax, _, _ in drawn}
+    # 3m has no ow-qmix: its qmix line is still qmix's colour in 2s3z, not the first colour.
+    assert panels["2s3z"] == {"ow-qmix": "C0", "qmix": "C1"} and panels["3m"] == {"qmix": "C1"}
+
+
 def test_plot_refuses_a_run_without_curves(tmp_path):
     run = write_run(tmp_path / "r", "qmix", "3m", [{"seed": 0, "greedy_return": 1.0}], [])
     with pytest.raises(ValueError, match="no learning curve"):

@@ -468,6 +468,14 @@ def _common_grid(curves: list[tuple[np.ndarray, np.ndarray]], where: str) -> tup
     return grid, np.stack([np.interp(grid, x, y) for x, y in curves])
 
 
+def line_colors(groups: Mapping[tuple[str, str, str], Any]) -> dict[tuple[str, str], str]:
+    """One matplotlib colour ("C0".."C9") per (algo, variant) for the whole figure, in sorted
+    order, so that an algorithm keeps its colour from panel to panel (a panel without some
+    algorithm does not shift the others')."""
+    lines = sorted({(algo, variant) for algo, _, variant in groups})
+    return {line: f"C{i % 10}" for i, line in enumerate(lines)}
+
+
 def plot_curves(runs: Sequence[Run], out_prefix: str | Path, reps: int = DEFAULT_REPS,
                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> list[Path]:
     """Learning curves: one panel per env, one line per algo (and sweep variant). Writes
@@ -496,6 +504,7 @@ def plot_curves(runs: Sequence[Run], out_prefix: str | Path, reps: int = DEFAULT
             raise ValueError(f"{run.path}: no learning curve (metrics.jsonl missing or without env_steps rows)")
     groups = _group(runs)
     envs = sorted({env for _, env, _ in groups})
+    colors = line_colors(groups)
     ncols = min(len(envs), 3)
     nrows = math.ceil(len(envs) / ncols)
     fig = Figure(figsize=(5.0 * ncols, 3.6 * nrows), layout="constrained")
@@ -504,7 +513,7 @@ def plot_curves(runs: Sequence[Run], out_prefix: str | Path, reps: int = DEFAULT
         ax = fig.add_subplot(nrows, ncols, i + 1)
         lines = sorted((key for key in groups if key[1] == env), key=lambda key: key[0])
         panel_metrics = set()
-        for j, (algo, _, variant) in enumerate(lines):
+        for algo, _, variant in lines:
             group = groups[(algo, env, variant)]
             name = f"{algo} {variant}" if variant else algo
             metrics = {r.curve_metric for r in group}
@@ -516,7 +525,7 @@ def plot_curves(runs: Sequence[Run], out_prefix: str | Path, reps: int = DEFAULT
             grid, values = _common_grid(curves, f"{name} on {env}")
             mean = values.mean(axis=0)
             lo, hi = _bootstrap_mean_ci(values, reps, confidence, seed)
-            color = f"C{j % 10}"
+            color = colors[(algo, variant)]
             ax.plot(grid, mean, color=color, label=f"{name} (n={len(curves)})")
             ax.fill_between(grid, lo, hi, color=color, alpha=0.25, linewidth=0)
         ax.set_title(env)
