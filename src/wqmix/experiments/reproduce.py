@@ -346,7 +346,8 @@ def reproduce(request: Request, log=print) -> int:
     manifest = Manifest.read(out) if (out / MANIFEST).is_file() else None
     done = {i for i, t in manifest.trials.items() if t.get("status") == "done"} if manifest else set()
     copied = [t for t in grid if t.id not in done and _copied_in(out, t)]
-    todo = [t for t in grid if t.id not in done and t.id not in {c.id for c in copied}]
+    done |= {t.id for t in copied}
+    todo = [t for t in grid if t.id not in done]
     estimate = estimate_s(experiment, todo, measured_s(manifest.data if manifest else {}, out, copied),
                           os.cpu_count() or 1, calibration_s())
     log(describe_grid(experiment, chosen, algos, seeds, grid, todo, estimate))
