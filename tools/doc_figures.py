@@ -259,6 +259,12 @@ def mean_ci(scores: Sequence[float], stat: Callable = np.mean) -> tuple[float, f
     return value, lo, hi
 
 
+def ci_text(scores: Sequence[float], stat: Callable = np.mean, digits: int = 3) -> str:
+    """"0.854 [0.781, 0.906]": `mean_ci`'s statistic and CI, as every table writes them."""
+    value, lo, hi = mean_ci(scores, stat)
+    return f"{fixed(value, digits)} [{fixed(lo, digits)}, {fixed(hi, digits)}]"
+
+
 def last_tests_mean(r: SeedResult) -> float | None:
     values = [v for _, v in r.tests[-LAST_TESTS:]]
     return float(np.mean(values)) if values else None
@@ -302,12 +308,11 @@ def trial_table(exp: Experiment, extra: Sequence[tuple[str, Callable[[SeedResult
                 "best logged test (first at)"] + [h for h, _ in extra] + ["training time, s"]
         rows = []
         for algo, rs in algos.items():
-            mean, lo, hi = mean_ci([r.score for r in rs])
             lasts = [last_tests_mean(r) for r in rs]
             bests = [best_test(r) for r in rs]
             rows.append([
                 algo, str(len(rs)), per_seed(num(r.score) for r in rs),
-                f"{fixed(mean, digits)} [{fixed(lo, digits)}, {fixed(hi, digits)}]",
+                ci_text([r.score for r in rs], digits=digits),
                 per_seed("—" if v is None else num(v) for v in lasts),
                 per_seed("—" if b is None else f"{num(b[0])} ({kilo_steps(b[1])})" for b in bests),
                 *[per_seed(f(r) for r in rs) for _, f in extra],
@@ -407,11 +412,7 @@ def block_matrix_game(root: Path) -> str:
     by_algo = {a.algo: a for a in algos}
     for algo in (a for a in PAPER_FOUR if a in by_algo):
         scores = [r.score for r in by_algo[algo].results]
-        cells = []
-        for stat in (np.mean, np.median, iqm):
-            value, lo, hi = mean_ci(scores, stat)
-            cells.append(f"{fixed(value, 3)} [{fixed(lo, 3)}, {fixed(hi, 3)}]")
-        ci_rows.append([algo, str(len(scores)), *cells])
+        ci_rows.append([algo, str(len(scores)), *(ci_text(scores, stat) for stat in (np.mean, np.median, iqm))])
     lines += table(["algorithm", "seeds", "mean [95% CI]", "median [95% CI]", "IQM [95% CI]"], ci_rows, right=4)
     return "\n".join(lines)
 
@@ -540,24 +541,28 @@ SMAX_JAXMARL_MAPS = ("3m", "2s3z", "3s5z")
 """The maps of `wqmix reproduce smax --protocol jaxmarl`'s grid, in the table's order."""
 
 
-def block_smax_jaxmarl(root: Path) -> str:
+def smax_jaxmarl(root: Path) -> tuple[Experiment, list[SeedResult], dict[str, dict[str, list[SeedResult]]]]:
+    """The grid at JaxMARL's schedule, JaxMARL's own QMIX (`read_beside`), and both together by
+    map (in `SMAX_JAXMARL_MAPS`'s order) and algorithm."""
     exp = load_experiment(root, "smax-jaxmarl")
     beside = read_beside(root, exp.folder)
     by_setting = replace(exp, results=exp.results + tuple(beside)).by_setting()
+    return exp, beside, {m: by_setting[m] for m in sorted(by_setting, key=SMAX_JAXMARL_MAPS.index)}
+
+
+def block_smax_jaxmarl(root: Path) -> str:
+    exp, beside, by_setting = smax_jaxmarl(root)
     head = ["map", "algorithm", "seeds", "final test win rate, per seed", "mean [95% CI]",
             f"mean of the last {LAST_TESTS} logged tests [95% CI]", "training time per trial, min",
             "seed document's SMAC figure (not comparable)"]
     rows = []
-    for smax_map in sorted(by_setting, key=SMAX_JAXMARL_MAPS.index):
-        for algo, rs in by_setting[smax_map].items():
-            mean, lo, hi = mean_ci([r.score for r in rs])
-            last, last_lo, last_hi = mean_ci([last_tests_mean(r) for r in rs])
+    for smax_map, by_algo in by_setting.items():
+        for algo, rs in by_algo.items():
             smac = SEED_SMAC.get(smax_map)
             quoted = ("—" if smac is None else
                       f"QMIX {smac[0]}" if algo in ("qmix", BESIDE) else f"WQMIX {smac[1]}")
             rows.append([smax_map, algo, str(len(rs)), per_seed(num(r.score) for r in rs),
-                         f"{fixed(mean, 3)} [{fixed(lo, 3)}, {fixed(hi, 3)}]",
-                         f"{fixed(last, 3)} [{fixed(last_lo, 3)}, {fixed(last_hi, 3)}]",
+                         ci_text([r.score for r in rs]), ci_text([last_tests_mean(r) for r in rs]),
                          " / ".join(f"{r.trial_s / 60:.0f}" for r in rs), quoted])
     ours_steps = sorted({r.env_steps for r in exp.results})
     their_steps = sorted({r.env_steps for r in beside})
@@ -573,8 +578,7 @@ def block_smax_jaxmarl(root: Path) -> str:
 
 def mean_text(rs: Sequence[SeedResult]) -> str:
     """"0.854 [0.781, 0.906] (3 seeds)": the mean final score with its 95% CI."""
-    mean, lo, hi = mean_ci([r.score for r in rs])
-    return f"{fixed(mean, 3)} [{fixed(lo, 3)}, {fixed(hi, 3)}] ({len(rs)} seed{'s' if len(rs) != 1 else ''})"
+    return f"{ci_text([r.score for r in rs])} ({len(rs)} seed{'s' if len(rs) != 1 else ''})"
 
 
 HEADLINE_SMAX = (("smax-300k-smac-state", "SMAX 3m, the SMAC-scaled state (the default)"),
@@ -600,11 +604,9 @@ def block_headline(root: Path) -> str:
         summary = "; ".join(text.split(": ", 1)[-1] for text in trial_summary(smax))
         lines.append(f"- **{title}** ({steps(smax_steps)} env steps, {score_name(smax.results)}): {summary} "
                      f"([report](docs/results/{name}/report.md)).")
-    jx = load_experiment(root, "smax-jaxmarl")
-    jx_settings = replace(jx, results=jx.results + tuple(read_beside(root, jx.folder))).by_setting()
+    jx, _, jx_settings = smax_jaxmarl(root)
     jx_text = "; ".join(f"{smax_map}: " + ", ".join(f"{a} {mean_text(rs)}" for a, rs in by_algo.items())
-                        for smax_map, by_algo in sorted(jx_settings.items(),
-                                                        key=lambda item: SMAX_JAXMARL_MAPS.index(item[0])))
+                        for smax_map, by_algo in jx_settings.items())
     lines.append(f"- **SMAX at JaxMARL's schedule, beside JaxMARL's own QMIX** ({steps(min(r.env_steps for r in jx.results))} "
                  f"env steps, final test win rate, mean [95% CI] over seeds): {jx_text} "
                  f"([report](docs/results/smax-jaxmarl/report.md)).")
