@@ -174,46 +174,70 @@ def test_the_report_gives_each_trial_s_wall_time(tmp_path):
     assert data["ours"]["run_s"] == 100.0 and data["jaxmarl-qmix-3m"]["run_s"] == [100.0, 110.0, 90.0]
 
 
-def test_the_estimate_uses_the_trials_measured_here_when_there_are_some():
+def _finished(out, name, algo, seconds, config=None):
+    """A finished run directory in `out/trials/` whose summary says it trained for `seconds`."""
+    run_dir = out / "trials" / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config or {"algo": {"name": algo}}))
+    steps = (config or {}).get("train", {}).get("total_env_steps", 1)
+    (run_dir / "summary.json").write_text(json.dumps({"total_env_steps": steps, "run_s": 50.0, "total_run_s": seconds}))
+
+
+def test_the_estimate_uses_the_trials_measured_here_when_there_are_some(tmp_path):
     experiment = rep.EXPERIMENTS["predator-prey"]
     todo = predator_prey_trials(algos=("ow-qmix", "vdn"), seeds=1, punishments=(-2.0,))
     ref = experiment.reference_trial_s
-    # Nothing measured: the references (OW: central, VDN: other), scaled by the calibration.
+    # Nothing measured: the references (OW: central, VDN: other), scaled by the calibration. They are
+    # one trial on 2 cores: two at once on 2 cores take twice as long each (OW sets the wall
+    # time), on 4 cores as long; one alone on 2 cores, as long.
     calibration = 2 * rep.REFERENCE_CALIBRATION_S
-    assert rep.estimate_s(experiment, todo, {}, 2, calibration) == pytest.approx(2 * (ref["central"] + ref["other"]))
-    # OW-QMIX measured here (two trials, mean 300 s; not the ablation's, whose name starts alike);
-    # VDN still from its reference; 4 cores halve it.
-    manifest = {"trials": [
-        {"id": "ow-qmix-p-1-seed0", "params": {"algo.name": "ow-qmix"}, "status": "done", "run_s": 200.0},
-        {"id": "ow-qmix-p-1-seed1", "params": {"algo.name": "ow-qmix"}, "status": "done", "run_s": 400.0},
-        {"id": "ow-qmix-no-central-p-1-seed0", "params": {"algo.name": "ow-qmix-no-central"}, "status": "done",
-         "run_s": 9000.0},
-        {"id": "vdn-p-1-seed0", "params": {"algo.name": "vdn"}, "status": "running", "run_s": None}]}
-    done = rep.measured_s(manifest)
-    assert done == {("ow-qmix", ""): [200.0, 400.0], ("ow-qmix-no-central", ""): [9000.0]}
-    assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx((300.0 + 2 * ref["other"]) / 2)
+    assert rep.estimate_s(experiment, todo, {}, 2, calibration) == pytest.approx(2 * 2 * ref["central"])
+    assert rep.estimate_s(experiment, todo, {}, 4, calibration) == pytest.approx(2 * ref["central"])
+    assert rep.estimate_s(experiment, todo[1:], {}, 2, calibration) == pytest.approx(2 * ref["other"])
+    assert rep.estimate_s(experiment, todo, {}, 2, calibration, max_concurrent=1) == pytest.approx(
+        2 * (ref["central"] + ref["other"]))
+    # OW-QMIX measured here (two trials, mean 300 s, each its total over resumes; not the
+    # ablation's, whose name starts alike); an unfinished VDN run (no summary) does not count.
+    _finished(tmp_path, "ow-qmix-p-1-seed0", "ow-qmix", 200.0)
+    _finished(tmp_path, "ow-qmix-p-1-seed1", "ow-qmix", 400.0)
+    _finished(tmp_path, "ow-qmix-no-central-p-1-seed0", "ow-qmix-no-central", 9000.0)
+    (tmp_path / "trials" / "vdn-p-1-seed0").mkdir()
+    done = rep.measured_s(tmp_path)
+    assert done == {("ow-qmix", "p-1"): [200.0, 400.0], ("ow-qmix-no-central", "p-1"): [9000.0]}
+    # One after the other: OW's 300 s and VDN's reference; side by side on 4 cores: VDN's.
+    assert rep.estimate_s(experiment, todo, done, 2, calibration, max_concurrent=1) == pytest.approx(
+        300.0 + 2 * ref["other"])
+    assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx(2 * ref["other"])
 
 
-def test_the_estimate_prefers_the_same_setting_and_counts_trials_copied_in(tmp_path):
+def test_the_estimate_runs_measured_trials_side_by_side_up_to_the_trials_in_flight():
+    experiment = rep.with_protocol(rep.EXPERIMENTS["smax"], "jaxmarl")
+    todo = rep.trials(experiment, rep.settings(experiment, maps=["3m"]), ["qmix"], 3)
+    done = {("qmix", "3m"): [600.0]}
+    # 3 trials of 600 s: 2 cores run two at once (1,200 s); one at a time, 1,800 s; 4 cores, 600 s.
+    assert rep.estimate_s(experiment, todo, done, 2, 1.0) == pytest.approx(1200.0)
+    assert rep.estimate_s(experiment, todo, done, 2, 1.0, max_concurrent=1) == pytest.approx(1800.0)
+    assert rep.estimate_s(experiment, todo, done, 4, 1.0) == pytest.approx(600.0)
+    # One trial takes its own time however many cores there are.
+    assert rep.estimate_s(experiment, todo[:1], done, 2, 1.0) == pytest.approx(600.0)
+
+
+def test_the_estimate_prefers_the_same_setting_and_counts_every_finished_trial(tmp_path):
     experiment = rep.with_protocol(rep.EXPERIMENTS["smax"], "jaxmarl")
     chosen = rep.settings(experiment, maps=["3m", "2s3z"])
     grid = rep.trials(experiment, chosen, ["qmix"], 1)
     three_m, two_s = grid
     assert three_m.params["setting"] == "3m" and two_s.params["setting"] == "2s3z"
-    # A finished 3m trial copied in (no manifest lists it): its summary's total training time counts.
-    run_dir = tmp_path / "trials" / three_m.id
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(three_m.config)))
-    (run_dir / "summary.json").write_text(json.dumps(
-        {"total_env_steps": three_m.config.train.total_env_steps, "run_s": 50.0, "total_run_s": 700.0}))
+    # A finished 3m trial copied in (no manifest lists it): adopted, and its summary's total
+    # training time counts; a 2s3z trial of a seed outside this grid counts too.
+    _finished(tmp_path, three_m.id, "qmix", 700.0, json.loads(json.dumps(cfg.to_dict(three_m.config))))
+    _finished(tmp_path, "qmix-2s3z-seed9", "qmix", 2000.0)
     assert rep._copied_in(tmp_path, three_m) and not rep._copied_in(tmp_path, two_s)
-    manifest = {"trials": [{"id": "qmix-2s3z-seed9", "params": {"algo.name": "qmix", "setting": "2s3z"},
-                            "status": "done", "run_s": 2000.0}]}
-    done = rep.measured_s(manifest, tmp_path, [three_m])
+    done = rep.measured_s(tmp_path)
     assert done == {("qmix", "3m"): [700.0], ("qmix", "2s3z"): [2000.0]}
     # Each setting's own time, not the mean over settings (1,350 s), nor the reference.
     assert rep.estimate_s(experiment, [two_s], done, 2, 1.0) == pytest.approx(2000.0)
-    assert rep.estimate_s(experiment, [three_m, two_s], done, 2, 1.0) == pytest.approx(2700.0)
+    assert rep.estimate_s(experiment, [three_m, two_s], done, 2, 1.0, max_concurrent=1) == pytest.approx(2700.0)
     # A setting not measured here: the algorithm's trials in the others.
     three_s = rep.trials(experiment, rep.settings(experiment, maps=["3s5z"]), ["qmix"], 1)
     assert rep.estimate_s(experiment, three_s, done, 2, 1.0) == pytest.approx(1350.0)

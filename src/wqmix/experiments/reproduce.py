@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,7 +31,7 @@ import numpy as np
 from wqmix import config as cfg
 from wqmix.errors import ConfigError
 from wqmix.run_dir import write_json_atomic, write_text_atomic
-from wqmix.sweep.manifest import MANIFEST, Manifest, adopt_finished
+from wqmix.sweep.manifest import MANIFEST, Manifest, finished_run
 from wqmix.sweep.spec import DEFAULT_RETRIES, Resources, SweepSpec, Trial
 
 PUNISHMENTS = (0.0, -0.5, -1.0, -1.5, -2.0)
@@ -348,9 +349,9 @@ def reproduce(request: Request, log=print) -> int:
     copied = [t for t in grid if t.id not in done and _copied_in(out, t)]
     done |= {t.id for t in copied}
     todo = [t for t in grid if t.id not in done]
-    estimate = estimate_s(experiment, todo, measured_s(manifest.data if manifest else {}, out, copied),
-                          os.cpu_count() or 1, calibration_s())
-    log(describe_grid(experiment, chosen, algos, seeds, grid, todo, estimate))
+    estimate = estimate_s(experiment, todo, measured_s(out), os.cpu_count() or 1, calibration_s(),
+                          request.max_concurrent)
+    log(describe_grid(experiment, chosen, algos, seeds, grid, todo, estimate, request.max_concurrent))
     if request.dry_run:
         return 0
     status = 0
@@ -445,48 +446,59 @@ REFERENCE_CALIBRATION_S = 0.078
 there idle (0.074-0.082 s in three calls, 2026-12-02; busy with a training run it reads 0.10-0.12)."""
 
 
-def measured_s(manifest: dict[str, Any], out: Path | None = None,
-               copied: Sequence[Trial] = ()) -> dict[tuple[str, str], list[float]]:
-    """Training seconds of the finished trials measured here, by (algorithm, setting): those a
-    manifest (`sweep.json`) lists as done, and the `copied` ones (finished runs in `out/trials/`
-    that no manifest lists, `_copied_in`), from their summary.json."""
+def measured_s(out: Path) -> dict[tuple[str, str], list[float]]:
+    """Training seconds of every finished trial in `out/trials/` (its summary.json's total over
+    resumes), by (algorithm, setting): the sweep's own and those copied in, of any part of the
+    grid, not only the part asked for now. The algorithm is the run's config's; the setting is
+    what `trial_id` put between it and the seed."""
     by_trial: dict[tuple[str, str], list[float]] = {}
-    for trial in manifest.get("trials", []):
-        if trial.get("status") == "done" and trial.get("run_s"):
-            key = (trial["params"]["algo.name"], trial["params"].get("setting", ""))
-            by_trial.setdefault(key, []).append(float(trial["run_s"]))
-    for trial in copied:
-        summary = json.loads((Path(out) / "trials" / trial.id / "summary.json").read_text())
+    for summary_path in sorted(Path(out).glob("trials/*/summary.json")):
+        config_path = summary_path.with_name("config.json")
+        if not config_path.is_file():
+            continue
+        summary = json.loads(summary_path.read_text())
         seconds = summary.get("total_run_s", summary.get("run_s"))
-        if seconds:
-            key = (trial.params["algo.name"], trial.params.get("setting", ""))
-            by_trial.setdefault(key, []).append(float(seconds))
+        algo = json.loads(config_path.read_text()).get("algo", {}).get("name")
+        name = summary_path.parent.name
+        if not seconds or not algo or not name.startswith(algo):
+            continue
+        # name = algo[-setting][-seedK] (`trial_id`).
+        setting = re.sub(r"-seed\d+$", "", name[len(algo):]).removeprefix("-")
+        by_trial.setdefault((algo, setting), []).append(float(seconds))
     return by_trial
 
 
 def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[tuple[str, str], list[float]], cores: int,
-               calibration: float) -> float:
-    """Wall seconds for `todo` on `cores` cores: each trial's reference time, the mean of the
-    finished trials of its algorithm and setting measured here (`done_s`, `measured_s`) when there
-    are some, else of its algorithm in any setting, else `reference_trial_s` scaled by this
-    machine's `calibration` and by the trial's env steps against the paper's; the references are
-    2-core figures, so the total is spread over `cores / 2` such machines."""
-    total = 0.0
+               calibration: float, max_concurrent: int | None = None) -> float:
+    """Wall seconds for `todo` on `cores` cores with at most `max_concurrent` trials in flight
+    (default: one per core, as the sweep runs them, each asking Ray for one CPU). A trial measured
+    here (`done_s`, `measured_s`: the mean of its algorithm and setting, else of its algorithm in
+    any setting) ran with a core of its own and takes that long again. Any other takes
+    `reference_trial_s` (one trial on 2 cores) scaled by this machine's `calibration`, by the
+    trial's env steps against the paper's, and by its share of the cores. The trials are then
+    packed onto the lanes, longest first, each into the lane that frees up first."""
+    lanes = max(1, min(max_concurrent or cores, cores, len(todo)))
+    durations = []
     for trial in todo:
         algo = trial.params["algo.name"]
         measured = (done_s.get((algo, trial.params.get("setting", "")))
                     or [s for (a, _), times in done_s.items() if a == algo for s in times])
         if measured:
-            total += float(np.mean(measured))
+            durations.append(float(np.mean(measured)))
         else:
             ref = experiment.reference_trial_s["central" if _central(algo) else "other"]
             length = trial.config.train.total_env_steps / experiment.paper_steps
-            total += ref * length * calibration / REFERENCE_CALIBRATION_S
-    return total / max(cores / 2.0, 1.0)
+            durations.append(ref * length * calibration / REFERENCE_CALIBRATION_S * 2.0 * lanes / cores)
+    load = [0.0] * lanes
+    for seconds in sorted(durations, reverse=True):
+        load[load.index(min(load))] += seconds
+    return max(load)
 
 
 def describe_grid(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], seeds: int,
-                  all_trials: list[Trial], todo: list[Trial], estimate: float) -> str:
+                  all_trials: list[Trial], todo: list[Trial], estimate: float,
+                  max_concurrent: int | None = None) -> str:
+    cores = os.cpu_count() or 1
     steps = all_trials[0].config.train.total_env_steps if all_trials else 0
     lines = [f"reproduce {experiment.name}: {experiment.description}",
              f"  protocol: {experiment.protocol_name} ({experiment.protocol})",
@@ -496,7 +508,8 @@ def describe_grid(experiment: Experiment, chosen: list[Setting], algos: Sequence
              + (" (trained together, vmapped)" if experiment.seeds_together else " (one trial each)"),
              f"  env steps per seed: {steps:,}",
              f"  trials: {len(all_trials)}, of which {len(todo)} to run",
-             f"  estimated wall time here: {_duration(estimate)} ({os.cpu_count()} cores)"]
+             f"  estimated wall time here: {_duration(estimate)} ({cores} cores, "
+             f"{min(max_concurrent or cores, cores)} trial(s) at a time)"]
     return "\n".join(lines)
 
 
@@ -515,8 +528,7 @@ def _duration(seconds: float) -> str:
 def _copied_in(out: Path, trial: Trial) -> bool:
     """A finished run of `trial` the manifest does not list (copied in from another checkout or
     machine): the sweep adopts it (`adopt_finished`) instead of training it again."""
-    return adopt_finished(out, {"run_dir": f"trials/{trial.id}",
-                                "config": json.loads(json.dumps(cfg.to_dict(trial.config)))})
+    return finished_run(out, f"trials/{trial.id}", json.loads(json.dumps(cfg.to_dict(trial.config)))) is not None
 
 
 def _trial_runs(out: Path, manifest_trials: dict[str, dict[str, Any]], ids: list[str]):

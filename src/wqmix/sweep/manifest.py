@@ -25,27 +25,38 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def adopt_finished(sweep_dir: Path, entry: dict[str, Any]) -> bool:
-    """Mark a trial the manifest does not know as done when its run directory already holds a
-    finished run of the same config: a trial run elsewhere (another machine, another checkout) and
-    copied in with its `config.json` and `summary.json` (which reaches the env steps the config
-    asks for), so a rerun of the grid does not train it again. Its `run_s` is the run's own training time (`total_run_s`). Raises ConfigError when that
-    run has another config, which a rerun would overwrite."""
-    run_dir = Path(sweep_dir) / entry["run_dir"]
-    if not (run_dir / "summary.json").is_file() or not (run_dir / "config.json").is_file():
-        return False
+def finished_run(sweep_dir: Path, run_dir: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary of the finished run of `config` (a JSON-shaped config dict) in
+    `sweep_dir/run_dir`, if one is there: a trial run elsewhere (another machine, another
+    checkout) and copied in with its `config.json` and `summary.json` (which reaches the env steps
+    the config asks for). None when there is none, or it stopped short (the sweep resumes it from
+    its checkpoint). Raises ConfigError when that run has another config, which a rerun would
+    overwrite."""
+    path = Path(sweep_dir) / run_dir
+    if not (path / "summary.json").is_file() or not (path / "config.json").is_file():
+        return None
     try:
-        found = json.loads((run_dir / "config.json").read_text())
-        summary = json.loads((run_dir / "summary.json").read_text())
+        found = json.loads((path / "config.json").read_text())
+        summary = json.loads((path / "summary.json").read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError("out", str(sweep_dir), f"holds an unreadable finished run at {entry['run_dir']} ({e}); "
+        raise ConfigError("out", str(sweep_dir), f"holds an unreadable finished run at {run_dir} ({e}); "
                           "move it away or use another --out") from None
-    where = config_difference(found, entry["config"])
+    where = config_difference(found, config)
     if where:
-        raise ConfigError("out", str(sweep_dir), f"holds a finished run at {entry['run_dir']} with another config "
+        raise ConfigError("out", str(sweep_dir), f"holds a finished run at {run_dir} with another config "
                           f"(differs at {where}); move it away or use another --out")
     if summary.get("total_env_steps", 0) < found.get("train", {}).get("total_env_steps", 0):
-        return False  # stopped short of its steps: the sweep resumes it from its checkpoint
+        return None
+    return summary
+
+
+def adopt_finished(sweep_dir: Path, entry: dict[str, Any]) -> bool:
+    """Mark a trial the manifest does not know as done when its run directory already holds a
+    finished run of the same config (`finished_run`), so a rerun of the grid does not train it
+    again. Its `run_s` is the run's own training time (`total_run_s`)."""
+    summary = finished_run(sweep_dir, entry["run_dir"], entry["config"])
+    if summary is None:
+        return False
     entry.update(status="done", run_s=summary.get("total_run_s", summary.get("run_s")), finished="adopted")
     return True
 
