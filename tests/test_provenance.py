@@ -11,7 +11,7 @@ import pytest
 
 from wqmix.experiments.provenance import Code, flags, git_same_code, provenance_section, trial_provenance
 from wqmix.experiments.results import Run, last_tests, with_last_tests
-from wqmix.run_dir import PROVENANCE, git_provenance, read_provenance, record_provenance
+from wqmix.run_dir import PROVENANCE, git_provenance, other_checkout, read_provenance, record_provenance
 
 
 def _git(repo, *args):
@@ -64,6 +64,42 @@ def test_outside_a_checkout_nothing_is_claimed(tmp_path_factory, repo):
     installed.mkdir(parents=True)
     (installed / "code.py").write_text("x = 1\n")
     assert git_provenance(installed) == {"commit": None, "dirty": None, "code_dirty": None, "changed_files": []}
+
+
+def test_a_wqmix_checkout_whose_code_does_not_run_is_named_and_warned_about(repo, tmp_path_factory, monkeypatch,
+                                                                           capsys):
+    import wqmix
+    from wqmix.cli import main
+
+    def wqmix_checkout():
+        top = tmp_path_factory.mktemp("clone")
+        (top / "src" / "wqmix").mkdir(parents=True)
+        (top / "src" / "wqmix" / "__init__.py").write_text("")
+        _git(top, "init", "-q")
+        _git(top, "add", ".")
+        _git(top, "commit", "-q", "-m", "first")
+        return top.resolve()
+
+    here, other = wqmix_checkout(), wqmix_checkout()
+    # An installed copy, in the other checkout's (ignored) virtual environment: perhaps this one's.
+    (other / ".gitignore").write_text(".venv/\n")
+    installed = other / ".venv" / "site-packages" / "wqmix"
+    installed.mkdir(parents=True)
+    assert other_checkout(here / "src", package=other / "src" / "wqmix") == here
+    # Its own code, an installed copy, or a directory that is no wqmix checkout: nothing to say.
+    assert other_checkout(here, package=here / "src" / "wqmix") is None
+    assert other_checkout(here, package=installed) is None
+    assert other_checkout(repo, package=other / "src" / "wqmix") is None
+    assert other_checkout(tmp_path_factory.mktemp("plain"), package=other / "src" / "wqmix") is None
+    # The command line says it once, for the commands whose results depend on the code.
+    monkeypatch.setattr(wqmix, "__file__", str(other / "src" / "wqmix" / "__init__.py"))
+    monkeypatch.chdir(here)
+    assert main(["reproduce", "matrix-game", "--dry-run"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warning == [f"warning: wqmix reproduce runs the code in {other / 'src' / 'wqmix'}, not this checkout's "
+                       f"({here}); to run this checkout's, set PYTHONPATH={here / 'src'} or pip install -e {here}"]
+    main(["table", str(here)])
+    assert "warning:" not in capsys.readouterr().err
 
 
 def _meta(path, commit, dirty, time):

@@ -113,6 +113,28 @@ def git_provenance(source: Path | None = None) -> dict[str, Any]:
             "changed_files": changed[:MAX_CHANGED_FILES], "num_changed_files": len(changed)}
 
 
+def _checkout_of(path: Path, tracked: bool = False) -> Path | None:
+    """The top of the git checkout `path` sits in (with `tracked`: only if it tracks `path`)."""
+    top = git_output(["rev-parse", "--show-toplevel"], path)
+    if top is None or (tracked and not (git_output(["ls-files", "--", "."], path) or "").strip()):
+        return None
+    return Path(top.strip()).resolve()
+
+
+def other_checkout(cwd: Path | None = None, package: Path | None = None) -> Path | None:
+    """The wqmix checkout `cwd` (default: the current directory) sits in, when the `wqmix` that runs
+    (`package`, default its folder) is another checkout's code (an editable install of another
+    clone or worktree): a run started here would train with, and record, that other code. None
+    elsewhere, and for an installed copy (which may well be this checkout's, installed)."""
+    import wqmix
+
+    here = _checkout_of(Path(cwd or Path.cwd()))
+    if here is None or not (here / "src" / "wqmix" / "__init__.py").is_file():
+        return None
+    package_checkout = _checkout_of(Path(package or Path(wqmix.__file__).parent).resolve(), tracked=True)
+    return here if package_checkout is not None and package_checkout != here else None
+
+
 def machine_description() -> dict[str, Any]:
     """The host: name, OS, CPU model and count, memory."""
     import platform

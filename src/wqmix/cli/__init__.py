@@ -20,6 +20,7 @@ imported only once a command runs (or shows a help that lists environments or wo
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from wqmix.cli import bench, check_env, experiment, plot, reproduce, sweep, table, train
 from wqmix.cli import eval as eval_command
@@ -57,4 +58,24 @@ def main(argv: list[str] | None = None) -> int:
             parser.parse_args(argv)  # --help, or one line naming the unknown command; exits
         except SystemExit as e:
             return exit_status(e)
+    if argv[0] in RUNS_CODE:
+        warn_other_checkout(argv[0])
     return run_command(commands[argv[0]], argv[1:])
+
+
+RUNS_CODE = ("train", "eval", "bench", "experiment", "sweep", "reproduce")
+"""The commands whose results depend on the code that runs (they record its commit)."""
+
+
+def warn_other_checkout(command: str) -> None:
+    """Say so when the current directory is a wqmix checkout whose code is not the code that runs
+    (`wqmix.run_dir.other_checkout`): the results would come from, and record, the other one."""
+    from wqmix.run_dir import other_checkout
+
+    here = other_checkout()
+    if here is not None:
+        import wqmix
+
+        print(f"warning: wqmix {command} runs the code in {Path(wqmix.__file__).parent}, not this checkout's "
+              f"({here}); to run this checkout's, set PYTHONPATH={here / 'src'} or pip install -e {here}",
+              file=sys.stderr)
