@@ -174,12 +174,13 @@ def test_the_report_gives_each_trial_s_wall_time(tmp_path):
     assert data["ours"]["run_s"] == 100.0 and data["jaxmarl-qmix-3m"]["run_s"] == [100.0, 110.0, 90.0]
 
 
-def _finished(out, name, algo, seconds, config=None):
-    """A finished run directory in `out/trials/` whose summary says it trained for `seconds`."""
+def _finished(out, name, algo, seconds, config=None, steps=None):
+    """A run directory in `out/trials/` whose summary says it trained `steps` env steps (default:
+    all its config's) in `seconds`."""
     run_dir = out / "trials" / name
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(config or {"algo": {"name": algo}}))
-    steps = (config or {}).get("train", {}).get("total_env_steps", 1)
+    steps = (config or {}).get("train", {}).get("total_env_steps", 1) if steps is None else steps
     (run_dir / "summary.json").write_text(json.dumps({"total_env_steps": steps, "run_s": 50.0, "total_run_s": seconds}))
 
 
@@ -197,11 +198,14 @@ def test_the_estimate_uses_the_trials_measured_here_when_there_are_some(tmp_path
     assert rep.estimate_s(experiment, todo, {}, 2, calibration, max_concurrent=1) == pytest.approx(
         2 * (ref["central"] + ref["other"]))
     # OW-QMIX measured here (two trials, mean 300 s, each its total over resumes; not the
-    # ablation's, whose name starts alike); an unfinished VDN run (no summary) does not count.
+    # ablation's, whose name starts alike); unfinished VDN runs (no summary; one stopped short of
+    # its steps) do not count.
     _finished(tmp_path, "ow-qmix-p-1-seed0", "ow-qmix", 200.0)
     _finished(tmp_path, "ow-qmix-p-1-seed1", "ow-qmix", 400.0)
     _finished(tmp_path, "ow-qmix-no-central-p-1-seed0", "ow-qmix-no-central", 9000.0)
     (tmp_path / "trials" / "vdn-p-1-seed0").mkdir()
+    _finished(tmp_path, "vdn-p-1-seed1", "vdn", 10.0, {"algo": {"name": "vdn"}, "train": {"total_env_steps": 2}},
+              steps=1)
     done = rep.measured_s(tmp_path)
     assert done == {("ow-qmix", "p-1"): [200.0, 400.0], ("ow-qmix-no-central", "p-1"): [9000.0]}
     # One after the other: OW's 300 s and VDN's reference; side by side on 4 cores: VDN's.

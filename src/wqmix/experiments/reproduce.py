@@ -448,7 +448,7 @@ there idle (0.074-0.082 s in three calls, 2026-12-02; busy with a training run i
 
 def measured_s(out: Path) -> dict[tuple[str, str], list[float]]:
     """Training seconds of every finished trial in `out/trials/` (its summary.json's total over
-    resumes), by (algorithm, setting): the sweep's own and those copied in, of any part of the
+    resumes; not a run that stopped short of its steps), by (algorithm, setting): the sweep's own and those copied in, of any part of the
     grid, not only the part asked for now. The algorithm is the run's config's; the setting is
     what `trial_id` put between it and the seed."""
     by_trial: dict[tuple[str, str], list[float]] = {}
@@ -456,11 +456,12 @@ def measured_s(out: Path) -> dict[tuple[str, str], list[float]]:
         config_path = summary_path.with_name("config.json")
         if not config_path.is_file():
             continue
-        summary = json.loads(summary_path.read_text())
+        summary, config = json.loads(summary_path.read_text()), json.loads(config_path.read_text())
         seconds = summary.get("total_run_s", summary.get("run_s"))
-        algo = json.loads(config_path.read_text()).get("algo", {}).get("name")
+        algo = config.get("algo", {}).get("name")
         name = summary_path.parent.name
-        if not seconds or not algo or not name.startswith(algo):
+        short = summary.get("total_env_steps", 0) < config.get("train", {}).get("total_env_steps", 0)
+        if not seconds or not algo or not name.startswith(algo) or short:
             continue
         # name = algo[-setting][-seedK] (`trial_id`).
         setting = re.sub(r"-seed\d+$", "", name[len(algo):]).removeprefix("-")
