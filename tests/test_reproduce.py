@@ -308,6 +308,24 @@ def test_report_pools_the_finished_trials_and_names_the_missing(tmp_path):
     assert all(t["flags"] == ["no eval record"] for t in data["provenance"]["trials"].values())
 
 
+def test_the_report_names_the_machines_the_trials_ran_on_not_the_one_writing_it(tmp_path, monkeypatch):
+    import os
+
+    experiment = rep.EXPERIMENTS["predator-prey"]
+    chosen = rep.settings(experiment, [-2.0])
+    trials = rep.trials(experiment, chosen, ["qmix"], 3)
+    new = {"platform": "Linux-A", "jax_backend": "gpu", "machine": {"cpu": "EPYC", "cpu_count": 16}}
+    for trial, meta in zip(trials, (new, new, {"platform": "Linux-B", "jax_backend": "cpu"})):
+        finish(tmp_path, trial, {trial.config.seed: 1.0}, [(10_000, 1.0)])
+        (tmp_path / "trials" / trial.id / "meta.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)  # the machine writing the report is neither
+    data = rep.report(experiment, tmp_path, chosen, ["qmix"], 3, trials, "wqmix reproduce predator-prey")
+    line = next(x for x in (tmp_path / "report.md").read_text().splitlines() if x.startswith("Hardware"))
+    assert line == ("Hardware, from the trials' meta.json: Linux-A, EPYC, 16 cores, JAX backend gpu (2 trials); "
+                    "Linux-B, CPU not recorded, cores not recorded, JAX backend cpu (1 trial).")
+    assert [h["trials"] for h in data["hardware"]] == [2, 1]
+
+
 def test_a_report_of_part_of_a_grid_names_the_directory_s_other_finished_trials(tmp_path):
     experiment = rep.EXPERIMENTS["predator-prey"]
     chosen = rep.settings(experiment, [-2.0])

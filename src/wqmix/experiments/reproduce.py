@@ -20,7 +20,6 @@ import functools
 import json
 import math
 import os
-import platform
 import re
 import time
 from pathlib import Path
@@ -685,20 +684,37 @@ def report(experiment: Experiment, out: Path, chosen: list[Setting], algos: Sequ
     trial_s = sum(sum(t["run_s"]) if isinstance(t["run_s"], list) else t["run_s"]
                   for i, t in data["trial_times"].items() if i in runs)
     meta = _first_meta(runs.values())
+    hardware = _hardware(runs)
     lines += ["## How this was made", "", f"Command: `{command}`", "",
               f"Trial time (training, summed over trials): {_duration(trial_s)}"
               + (f"; this command's wall time: {_duration(wall_s)}" if wall_s is not None else "") + ".", "",
-              f"Hardware: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-              f"JAX backend {meta.get('jax_backend', '?')}.", "",
+              "Hardware, from the trials' meta.json: "
+              + "; ".join(f"{h['description']} ({h['trials']} trial{'s' if h['trials'] > 1 else ''})"
+                          for h in hardware) + ".", "",
               "Packages: " + ", ".join(f"{k} {v}" for k, v in (meta.get("packages") or {}).items()) + ".", "",
               "Per trial (config.json, summary.json, metrics.csv) under `trials/`"
               + ("; the manifest is `sweep.json`." if (out / MANIFEST).is_file() else
                  " (copied in from the checkouts that ran them; no manifest here).")]
     data.update(command=command, trial_s=round(trial_s, 1), wall_s=wall_s, packages=meta.get("packages"),
-                hardware={"machine": platform.machine(), "cores": os.cpu_count()})
+                hardware=hardware)
     write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
     write_json_atomic(out / "report.json", data)
     return data
+
+
+def _hardware(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The machines the trials ran on, as their meta.json describes them (platform, CPU, cores, JAX
+    backend; older runs record no CPU), each with the number of trials that name it."""
+    counts: dict[str, int] = {}
+    for run in runs.values():
+        path = run.path / "meta.json"
+        meta = json.loads(path.read_text()) if path.is_file() else {}
+        machine = meta.get("machine") or {}
+        parts = [meta.get("platform") or "platform not recorded", machine.get("cpu") or "CPU not recorded",
+                 f"{machine['cpu_count']} cores" if machine.get("cpu_count") else "cores not recorded",
+                 f"JAX backend {meta.get('jax_backend', '?')}"]
+        counts[", ".join(parts)] = counts.get(", ".join(parts), 0) + 1
+    return [{"description": d, "trials": n} for d, n in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
 def _first_meta(runs) -> dict[str, Any]:
