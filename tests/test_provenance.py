@@ -139,6 +139,23 @@ def _record(path, event, commit, code_dirty, **details):
                                     "machine": {"hostname": "box"}}, **details)
 
 
+def test_a_record_lists_the_package_modules_loaded_and_a_trial_their_union(tmp_path):
+    import wqmix.experiments.provenance  # noqa: F401  (loaded here, whatever ran before)
+
+    _record(tmp_path, "train", "a" * 40, False, from_env_steps=0)
+    (first,) = read_provenance(tmp_path)
+    assert "run_dir.py" in first["modules"] and "experiments/provenance.py" in first["modules"]
+    assert first["modules"] == sorted(first["modules"]) and not any(m.startswith("/") for m in first["modules"])
+    _record(tmp_path, "final-evaluation", "a" * 40, False, env_steps=10, modules=["train.py", "zzz.py"])
+    assert trial_provenance(tmp_path).modules == frozenset(first["modules"]) | {"train.py", "zzz.py"}
+    # A record from before the list existed: the trial's code is the whole package.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "provenance.jsonl").write_text(json.dumps({"event": "train", "git": {"commit": "a" * 40}}) + "\n")
+    _record(older, "final-evaluation", "a" * 40, False, env_steps=10)
+    assert trial_provenance(older).modules is None
+
+
 def test_a_resume_that_only_evaluated_is_not_training_and_is_flagged(tmp_path):
     """The predator-prey story: trained on A, later resumed with nothing left to train on dirty B,
     which rewrote the summary."""
@@ -204,12 +221,21 @@ def test_commits_that_differ_only_in_results_are_one_code_and_not_flagged(repo, 
     installed.mkdir(parents=True)
     (installed / "code.py").write_text("x = 1\n")
     assert not git_same_code(installed)(a, b) and not git_same_code(tmp_path_factory.mktemp("elsewhere"))(a, b)
+    # E changes a module of the package that the trials below never loaded: the same code for them,
+    # not for a trial whose records do not list its modules.
+    (repo / "src" / "pkg" / "report.py").write_text("y = 1\n")
+    _git(repo, "add", ".")
+    e = _commit(repo, "src/pkg/report.py", "y = 2\n")
+    assert same(d, e, frozenset({"code.py"})) and not same(d, e) and not same(d, e, frozenset({"report.py"}))
+    assert not same(c, e, frozenset({"code.py"})) and not same(c, d, frozenset())  # pyproject.toml counts
     runs = tmp_path_factory.mktemp("runs")
-    for name, (trained, evaluated) in {"results-only": (a, b), "code": (a, c), "pyproject": (c, d)}.items():
+    for name, (trained, evaluated) in {"results-only": (a, b), "code": (a, c), "pyproject": (c, d),
+                                       "unloaded": (d, e)}.items():
         (runs / name).mkdir()
-        _record(runs / name, "train", trained, False, from_env_steps=0)
-        _record(runs / name, "resume", evaluated, False, from_env_steps=500)
-        _record(runs / name, "final-evaluation", evaluated, False, env_steps=1000)
+        _record(runs / name, "train", trained, False, from_env_steps=0, modules=["code.py"])
+        _record(runs / name, "resume", evaluated, False, from_env_steps=500, modules=["code.py"])
+        _record(runs / name, "final-evaluation", evaluated, False, env_steps=1000, modules=["code.py"])
+    assert flags(trial_provenance(runs / "unloaded"), Code(d, False), same) == []
     assert flags(trial_provenance(runs / "results-only"), Code(a, False), same) == []
     assert flags(trial_provenance(runs / "code"), Code(b, False), same) == ["eval != train", "eval != others"]
     assert flags(trial_provenance(runs / "pyproject"), Code(c, False), same) == ["eval != train", "eval != others"]

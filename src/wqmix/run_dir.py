@@ -185,9 +185,29 @@ def run_metadata(command: list[str] | None) -> dict[str, Any]:
     }
 
 
-def record_provenance(run_dir: Path, event: str, metadata: dict[str, Any], **details: Any) -> None:
+def loaded_modules() -> list[str]:
+    """The files of this package's modules loaded in this process so far, relative to the package's
+    folder ("train.py", "learner/update.py"): the only code of the package that can have run."""
+    import sys
+
+    package = Path(__file__).resolve().parent
+    files = set()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) if name == "wqmix" or name.startswith("wqmix.") else None
+        if path:
+            try:
+                files.add(Path(path).resolve().relative_to(package).as_posix())
+            except ValueError:  # a wqmix module from elsewhere (a test's stand-in)
+                continue
+    return sorted(files)
+
+
+def record_provenance(run_dir: Path, event: str, metadata: dict[str, Any], *, modules: list[str] | None = None,
+                      **details: Any) -> None:
     """Append one record to the run's `provenance.jsonl`: `event` ("train", "resume",
-    "final-evaluation", "evaluate"), the call's `run_metadata` and `details` (env steps, files)."""
+    "final-evaluation", "evaluate"), the call's `run_metadata`, `details` (env steps, files) and
+    `modules`, by default the package's modules loaded by then (`loaded_modules`; the final
+    evaluation's lists every one the training used)."""
     import datetime
 
     path = Path(run_dir) / PROVENANCE
@@ -195,7 +215,7 @@ def record_provenance(run_dir: Path, event: str, metadata: dict[str, Any], **det
         append_jsonl(path, read_provenance(run_dir))
     append_jsonl(path, [{
         "event": event, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **details, **{k: v for k, v in metadata.items() if k != "start_time"}}])
+        **details, **{k: v for k, v in metadata.items() if k != "start_time"}, "modules": loaded_modules() if modules is None else modules}])
 
 
 def read_provenance(run_dir: Path) -> list[dict[str, Any]]:

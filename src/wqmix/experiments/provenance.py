@@ -50,6 +50,9 @@ class TrialProvenance:
     """From meta files: which resume trained and which only evaluated is not recorded; the last
     call is taken as the one that evaluated."""
     machines: list[str]
+    modules: frozenset[str] | None = None
+    """The package's files its calls had loaded (`loaded_modules`, over every record); None where a
+    record does not list them (older runs): then the whole package counts as its code."""
 
 
 def trial_provenance(run_dir: Path) -> TrialProvenance:
@@ -69,7 +72,9 @@ def trial_provenance(run_dir: Path) -> TrialProvenance:
             if code not in trained:
                 trained.append(code)
     machines = sorted({(r.get("machine") or {}).get("hostname") or "" for r in records} - {""})
-    return TrialProvenance(trained, evaluated, reconstructed, machines)
+    listed = [r.get("modules") for r in records]
+    modules = frozenset().union(*listed) if listed and all(m is not None for m in listed) else None
+    return TrialProvenance(trained, evaluated, reconstructed, machines, modules)
 
 
 FLAGS = {
@@ -80,28 +85,31 @@ FLAGS = {
     "train dirty": "some training ran on code that differed from its commit",
     "train tree dirty?": "some training ran from a tree that differed from its commit (in code or only in results: "
                          "not recorded then)",
-    "eval != train": "the final evaluation ran on another commit than (some of) the training, with other package code",
+    "eval != train": "the final evaluation ran on another commit than (some of) the training, with other code",
     "eval != others": "the final evaluation ran on another commit than most trials' final evaluations, with other "
-                      "package code",
+                      "code",
 }
 """Each flag a trial can get, and what it means (the report's legend)."""
 
 
-SameCode = Callable[[str | None, str | None], bool]
-"""Whether two commits hold the same package code (commit ids, possibly None: unknown)."""
+SameCode = Callable[[str | None, str | None, frozenset[str] | None], bool]
+"""Whether two commits hold the same code (commit ids, possibly None: unknown) in the package files
+given (paths relative to the package's folder; None: all of them) and pyproject.toml."""
 
 
-def same_commit(a: str | None, b: str | None) -> bool:
+def same_commit(a: str | None, b: str | None, modules: frozenset[str] | None = None) -> bool:
     """Two commits hold the same code only when they are the same commit: what is known without git."""
     return a == b
 
 
 def git_same_code(source: Path | None = None) -> SameCode:
     """`SameCode` read from the git checkout holding the package at `source` (default: this one):
-    two commits hold the same code when `git diff` finds no change between them in the package's
-    own files or `pyproject.toml` (the files `code_dirty` watches), so commits that differ only in
-    results written into the tree, or in docs, are one code. Anything git cannot tell (no checkout,
-    a commit it does not have, an unknown commit) counts as different, so it is still flagged."""
+    two commits hold the same code when `git diff` finds no change between them in the package
+    files given (those a trial loaded; all of the package's when not known) or `pyproject.toml`,
+    so commits that differ only in results written into the tree, in docs, or in parts of the
+    package the trial never ran (a report's writer, say) are one code. Anything git cannot tell (no
+    checkout, a commit it does not have, an unknown commit) counts as different, so it is still
+    flagged."""
     source = Path(source or Path(__file__).resolve().parents[1])
 
     @functools.cache
@@ -111,13 +119,14 @@ def git_same_code(source: Path | None = None) -> SameCode:
         return root if root is not None and (git_output(["ls-files", "--", "."], source) or "").strip() else None
 
     @functools.cache
-    def same(a: str | None, b: str | None) -> bool:
+    def same(a: str | None, b: str | None, modules: frozenset[str] | None = None) -> bool:
         if a == b:
             return True
         root = checkout() if a is not None and b is not None else None
         if root is None:
             return False
-        changed = git_output(["diff", "--name-only", a, b, "--", str(source), "pyproject.toml"], Path(root.strip()))
+        paths = [str(source / m) for m in sorted(modules)] if modules is not None else [str(source)]
+        changed = git_output(["diff", "--name-only", a, b, "--", *paths, "pyproject.toml"], Path(root.strip()))
         return changed is not None and not changed.strip()
 
     return same
@@ -136,9 +145,9 @@ def flags(trial: TrialProvenance, common: Code | None, same_code: SameCode = sam
         out.append("train dirty")
     elif any(code.dirty is None for code in trial.trained_on):
         out.append("train tree dirty?")
-    if any(not same_code(code.commit, evaluated.commit) for code in trial.trained_on):
+    if any(not same_code(code.commit, evaluated.commit, trial.modules) for code in trial.trained_on):
         out.append("eval != train")
-    if common is not None and not same_code(evaluated.commit, common.commit):
+    if common is not None and not same_code(evaluated.commit, common.commit, trial.modules):
         out.append("eval != others")
     return out
 
@@ -158,8 +167,10 @@ def provenance_section(run_dirs: Mapping[str, Path], same_code: SameCode | None 
              "from `meta.json` and `meta-resume-*.json`, marked †, where the last call is taken as the one "
              "that evaluated). \"(dirty)\": the package's code differed from the commit; \"(tree dirty?)\": "
              "the tree differed from the commit, and the record, older than that distinction, does not say "
-             "whether in code or only in results written into it. Commits between which the package's code "
-             "and pyproject.toml did not change (only results or docs did) count as one code for the flags.", "",
+             "whether in code or only in results written into it. Commits between which the trial's code "
+             "(the package's modules its records say it loaded; the whole package for older records) and "
+             "pyproject.toml did not change (only results, docs or code it never ran did) count as one code "
+             "for the flags.", "",
              "| trial | trained on | final evaluation on | machines | flags |", "|---|---|---|---|---|"]
     data: dict[str, Any] = {}
     flagged = []
