@@ -208,10 +208,13 @@ def test_the_estimate_uses_the_trials_measured_here_when_there_are_some(tmp_path
               steps=1)
     done = rep.measured_s(tmp_path)
     assert done == {("ow-qmix", "p-1"): [200.0, 400.0], ("ow-qmix-no-central", "p-1"): [9000.0]}
-    # One after the other: OW's 300 s and VDN's reference; side by side on 4 cores: VDN's.
-    assert rep.estimate_s(experiment, todo, done, 2, calibration, max_concurrent=1) == pytest.approx(
-        300.0 + 2 * ref["other"])
-    assert rep.estimate_s(experiment, todo, done, 4, calibration) == pytest.approx(2 * ref["other"])
+    # VDN, not measured: its reference scaled as the measured trials compare with theirs (the
+    # median of OW-QMIX's 300 s against the central reference and the ablation's 9,000 s against
+    # the other), not by the calibration. One after the other: OW's 300 s, then VDN; side by side
+    # on 4 cores: VDN's alone.
+    vdn = ref["other"] * float(np.median([300.0 / ref["central"], 9000.0 / ref["other"]]))
+    assert rep.estimate_s(experiment, todo, done, 2, calibration, max_concurrent=1) == pytest.approx(300.0 + vdn)
+    assert rep.estimate_s(experiment, todo, done, 4, 100 * calibration) == pytest.approx(vdn)
 
 
 def test_the_estimate_runs_measured_trials_side_by_side_up_to_the_trials_in_flight():
@@ -245,6 +248,13 @@ def test_the_estimate_prefers_the_same_setting_and_counts_every_finished_trial(t
     # A setting not measured here: the algorithm's trials in the others.
     three_s = rep.trials(experiment, rep.settings(experiment, maps=["3s5z"]), ["qmix"], 1)
     assert rep.estimate_s(experiment, three_s, done, 2, 1.0) == pytest.approx(1350.0)
+    # An algorithm not measured here: its reference, scaled as QMIX's trials of the same setting
+    # compare with QMIX's reference (2s3z: 2,000 s), else as all of them do (median of 700 and 2,000).
+    qplex = {m: rep.trials(experiment, rep.settings(experiment, maps=[m]), ["qplex"], 1) for m in ("2s3z", "3s5z")}
+    other = experiment.reference_trial_s["other"]
+    assert rep.estimate_s(experiment, qplex["2s3z"], done, 2, 1.0) == pytest.approx(2000.0)
+    assert rep.estimate_s(experiment, qplex["3s5z"], done, 2, 99.0) == pytest.approx(
+        other * float(np.median([700.0 / other, 2000.0 / other])))
 
 
 def test_fewer_env_steps_keep_the_names_scale_the_estimate_and_are_said_first(tmp_path):

@@ -474,21 +474,33 @@ def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[tuple[str
     (default: one per core, as the sweep runs them, each asking Ray for one CPU). A trial measured
     here (`done_s`, `measured_s`: the mean of its algorithm and setting, else of its algorithm in
     any setting) ran with a core of its own and takes that long again. Any other takes
-    `reference_trial_s` (one trial on 2 cores) scaled by this machine's `calibration`, by the
-    trial's env steps against the paper's, and by its share of the cores. The trials are then
-    packed onto the lanes, longest first, each into the lane that frees up first."""
+    `reference_trial_s` for its env steps, scaled as the trials measured here compare with their
+    own references (the median ratio, of the trial's setting where there are some), or, with none
+    measured, by this machine's `calibration` and its share of the cores (the references are one
+    trial on 2 cores; the calibration reads slow on a busy machine, the measured trials do not).
+    The trials are then packed onto the lanes, longest first, each into the lane that frees up
+    first."""
     lanes = max(1, min(max_concurrent or cores, cores, len(todo)))
+
+    def reference(algo: str, env_steps: int) -> float:
+        return experiment.reference_trial_s["central" if _central(algo) else "other"] * env_steps / experiment.paper_steps
+
+    # The trials measured here have the length of those to run (one length per output folder).
+    steps = todo[0].config.train.total_env_steps if todo else 0
+    ratios = {(a, setting): float(np.mean(times)) / reference(a, steps) for (a, setting), times in done_s.items()}
     durations = []
     for trial in todo:
-        algo = trial.params["algo.name"]
-        measured = (done_s.get((algo, trial.params.get("setting", "")))
+        algo, setting = trial.params["algo.name"], trial.params.get("setting", "")
+        measured = (done_s.get((algo, setting))
                     or [s for (a, _), times in done_s.items() if a == algo for s in times])
         if measured:
             durations.append(float(np.mean(measured)))
+        elif ratios:
+            same = [r for (_, s), r in ratios.items() if s == setting]
+            durations.append(reference(algo, steps) * float(np.median(same or list(ratios.values()))))
         else:
-            ref = experiment.reference_trial_s["central" if _central(algo) else "other"]
-            length = trial.config.train.total_env_steps / experiment.paper_steps
-            durations.append(ref * length * calibration / REFERENCE_CALIBRATION_S * 2.0 * lanes / cores)
+            durations.append(reference(algo, trial.config.train.total_env_steps) * calibration
+                             / REFERENCE_CALIBRATION_S * 2.0 * lanes / cores)
     load = [0.0] * lanes
     for seconds in sorted(durations, reverse=True):
         load[load.index(min(load))] += seconds
