@@ -91,6 +91,16 @@ def git_output(args: list[str], cwd: Path) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def checkout_of(path: Path, tracked: bool = False) -> Path | None:
+    """The top of the git checkout `path` sits in; None outside one, or where git is missing. With
+    `tracked`, only a checkout that tracks `path`: an installed copy may sit in a virtual
+    environment inside some other repository, whose commits say nothing about it."""
+    top = git_output(["rev-parse", "--show-toplevel"], path)
+    if top is None or (tracked and not (git_output(["ls-files", "--", "."], path) or "").strip()):
+        return None
+    return Path(top.strip()).resolve()
+
+
 def git_provenance(source: Path | None = None) -> dict[str, Any]:
     """The commit of the code in `source` (default: this package) and what differs from it.
 
@@ -99,26 +109,16 @@ def git_provenance(source: Path | None = None) -> dict[str, Any]:
     untracked there: the code that ran is not the commit's. None where git is missing or `source`
     is not tracked by the checkout it sits in (an installed copy: its version is in the packages)."""
     source = Path(source or Path(__file__).resolve().parent)
-    commit = git_output(["rev-parse", "HEAD"], source)
-    # Only a checkout that tracks the package tells its commit: an installed copy may sit in a
-    # virtual environment inside some other repository, whose commit says nothing about it.
-    if commit is None or not (git_output(["ls-files", "--", "."], source) or "").strip():
+    root = checkout_of(source, tracked=True)  # only a checkout that tracks the package tells its commit
+    commit = git_output(["rev-parse", "HEAD"], source) if root is not None else None
+    if commit is None:
         return {"commit": None, "dirty": None, "code_dirty": None, "changed_files": []}
-    root = Path((git_output(["rev-parse", "--show-toplevel"], source) or str(source)).strip())
     tracked = (git_output(["status", "--porcelain", "--untracked-files=no"], root) or "").splitlines()
     code = (git_output(["status", "--porcelain", "--untracked-files=all", "--", str(source), "pyproject.toml"], root)
             or "").splitlines()
     changed = sorted({line[3:] for line in tracked + code})
     return {"commit": commit.strip(), "dirty": bool(tracked), "code_dirty": bool(code),
             "changed_files": changed[:MAX_CHANGED_FILES], "num_changed_files": len(changed)}
-
-
-def _checkout_of(path: Path, tracked: bool = False) -> Path | None:
-    """The top of the git checkout `path` sits in (with `tracked`: only if it tracks `path`)."""
-    top = git_output(["rev-parse", "--show-toplevel"], path)
-    if top is None or (tracked and not (git_output(["ls-files", "--", "."], path) or "").strip()):
-        return None
-    return Path(top.strip()).resolve()
 
 
 def other_checkout(cwd: Path | None = None, package: Path | None = None) -> Path | None:
@@ -128,10 +128,10 @@ def other_checkout(cwd: Path | None = None, package: Path | None = None) -> Path
     elsewhere, and for an installed copy (which may well be this checkout's, installed)."""
     import wqmix
 
-    here = _checkout_of(Path(cwd or Path.cwd()))
+    here = checkout_of(Path(cwd or Path.cwd()))
     if here is None or not (here / "src" / "wqmix" / "__init__.py").is_file():
         return None
-    package_checkout = _checkout_of(Path(package or Path(wqmix.__file__).parent).resolve(), tracked=True)
+    package_checkout = checkout_of(Path(package or Path(wqmix.__file__).parent).resolve(), tracked=True)
     return here if package_checkout is not None and package_checkout != here else None
 
 

@@ -14,7 +14,7 @@ import functools
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from wqmix.run_dir import git_output, read_provenance
+from wqmix.run_dir import checkout_of, git_output, read_provenance
 
 TRAINING_EVENTS = ("train", "resume")
 
@@ -113,10 +113,8 @@ def git_same_code(source: Path | None = None) -> SameCode:
     source = Path(source or Path(__file__).resolve().parents[1])
 
     @functools.cache
-    def checkout() -> str | None:
-        root = git_output(["rev-parse", "--show-toplevel"], source)
-        # As in `git_provenance`: only a checkout that tracks the package can compare its code.
-        return root if root is not None and (git_output(["ls-files", "--", "."], source) or "").strip() else None
+    def checkout() -> Path | None:
+        return checkout_of(source, tracked=True)  # only a checkout that tracks the package can compare its code
 
     @functools.cache
     def same(a: str | None, b: str | None, modules: frozenset[str] | None = None) -> bool:
@@ -126,7 +124,7 @@ def git_same_code(source: Path | None = None) -> SameCode:
         if root is None:
             return False
         paths = [str(source / m) for m in sorted(modules)] if modules is not None else [str(source)]
-        changed = git_output(["diff", "--name-only", a, b, "--", *paths, "pyproject.toml"], Path(root.strip()))
+        changed = git_output(["diff", "--name-only", a, b, "--", *paths, "pyproject.toml"], root)
         return changed is not None and not changed.strip()
 
     return same
