@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from wqmix import config as cfg
@@ -291,20 +291,25 @@ def _argmax_pair_fn(n_agents: int, omega: str):
         term, _, _ = projector_term(networks, proj_cfg, params, states, jnp.asarray(joint), q_mono, None,
                                     jnp.float32(1.0), 0)
         return jnp.argmax(q_mono[:, 0]), jnp.argmax((q_mono + term)[:, 0]), jnp.ravel_multi_index(
-            tuple(jnp.argmax(utilities, -1)), (3,) * n_agents, mode="clip"), jnp.std(term)
+            tuple(jnp.argmax(utilities, -1)), (3,) * n_agents, mode="clip"), jnp.std(term), jnp.max(jnp.abs(term))
 
     return fn
 
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2 ** 31 - 1), n_agents=st.sampled_from([2, 3]), omega=st.sampled_from(["constant", "learned"]))
+@example(seed=328, n_agents=3, omega="constant")  # failed a CI run under the old absolute bound of 1e-4
 def test_state_only_projector_keeps_the_greedy_joint_action_of_q_mono(seed, n_agents, omega):
     rng = np.random.default_rng(seed)
     utilities = jnp.asarray(rng.normal(size=(n_agents, 3)) * 3, jnp.float32)
     state = jnp.asarray(rng.normal(size=(3,)), jnp.float32)
-    mono, total, per_agent, spread = _argmax_pair_fn(n_agents, omega)(jax.random.key(seed), utilities, state)
+    mono, total, per_agent, spread, size = _argmax_pair_fn(n_agents, omega)(jax.random.key(seed), utilities, state)
     assert int(mono) == int(total) == int(per_agent)
-    assert float(spread) < 1e-4  # the term is the same for every joint action
+    # The term is the same for every joint action, up to float32 rounding of its size (the
+    # projector's weights are scaled by 20, so it reaches the hundreds: seed 328's term of 538
+    # spreads 1.8e-4, about 3 units in the last place; the worst of 1,600 cases tried, 4.6e-7 of
+    # its size). A term that read the actions would spread by a good part of its size.
+    assert float(spread) <= 4e-6 * max(1.0, float(size))
 
 
 # ---- the running mean is training state: checkpointed and resumed exactly ------------------
