@@ -4,6 +4,7 @@ the report. No training here (the sweep runner has its own tests); trials are wr
 import csv
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 
@@ -209,10 +210,10 @@ def test_the_estimate_uses_the_trials_measured_here_when_there_are_some(tmp_path
     done = rep.measured_s(tmp_path)
     assert done == {("ow-qmix", "p-1"): [200.0, 400.0], ("ow-qmix-no-central", "p-1"): [9000.0]}
     # VDN, not measured: its reference scaled as the measured trials compare with theirs (the
-    # median of OW-QMIX's 300 s against the central reference and the ablation's 9,000 s against
-    # the other), not by the calibration. One after the other: OW's 300 s, then VDN; side by side
-    # on 4 cores: VDN's alone.
-    vdn = ref["other"] * float(np.median([300.0 / ref["central"], 9000.0 / ref["other"]]))
+    # geometric mean of OW-QMIX's 300 s against the central reference and the ablation's 9,000 s
+    # against the other), not by the calibration. One after the other: OW's 300 s, then VDN; side
+    # by side on 4 cores: VDN's alone.
+    vdn = ref["other"] * math.sqrt(300.0 / ref["central"] * 9000.0 / ref["other"])
     assert rep.estimate_s(experiment, todo, done, 2, calibration, max_concurrent=1) == pytest.approx(300.0 + vdn)
     assert rep.estimate_s(experiment, todo, done, 4, 100 * calibration) == pytest.approx(vdn)
 
@@ -245,16 +246,30 @@ def test_the_estimate_prefers_the_same_setting_and_counts_every_finished_trial(t
     # Each setting's own time, not the mean over settings (1,350 s), nor the reference.
     assert rep.estimate_s(experiment, [two_s], done, 2, 1.0) == pytest.approx(2000.0)
     assert rep.estimate_s(experiment, [three_m, two_s], done, 2, 1.0, max_concurrent=1) == pytest.approx(2700.0)
-    # A setting not measured here: the algorithm's trials in the others.
+    # A setting not measured here: the algorithm's trials in the others (their geometric mean).
     three_s = rep.trials(experiment, rep.settings(experiment, maps=["3s5z"]), ["qmix"], 1)
-    assert rep.estimate_s(experiment, three_s, done, 2, 1.0) == pytest.approx(1350.0)
+    assert rep.estimate_s(experiment, three_s, done, 2, 1.0) == pytest.approx(math.sqrt(700.0 * 2000.0))
     # An algorithm not measured here: its reference, scaled as QMIX's trials of the same setting
-    # compare with QMIX's reference (2s3z: 2,000 s), else as all of them do (median of 700 and 2,000).
+    # compare with QMIX's reference (2s3z: 2,000 s), else as all of them do.
     qplex = {m: rep.trials(experiment, rep.settings(experiment, maps=[m]), ["qplex"], 1) for m in ("2s3z", "3s5z")}
-    other = experiment.reference_trial_s["other"]
     assert rep.estimate_s(experiment, qplex["2s3z"], done, 2, 1.0) == pytest.approx(2000.0)
-    assert rep.estimate_s(experiment, qplex["3s5z"], done, 2, 99.0) == pytest.approx(
-        other * float(np.median([700.0 / other, 2000.0 / other])))
+    assert rep.estimate_s(experiment, qplex["3s5z"], done, 2, 99.0) == pytest.approx(math.sqrt(700.0 * 2000.0))
+
+
+def test_the_estimate_scales_a_setting_measured_with_other_algorithms_by_the_algorithms_ratio():
+    experiment = rep.with_protocol(rep.EXPERIMENTS["smax"], "jaxmarl")
+    ow_3s5z = rep.trials(experiment, rep.settings(experiment, maps=["3s5z"]), ["ow-qmix"], 1)
+    # QMIX: 700 s on 3m, 2,100 s on 3s5z (3x); OW-QMIX: 1,050 s on 3m (1.5x QMIX, where the
+    # references say 2x). OW-QMIX on 3s5z: 3 x 1,050 = 1.5 x 2,100 = 3,150 s.
+    done = {("qmix", "3m"): [700.0], ("qmix", "3s5z"): [2100.0], ("ow-qmix", "3m"): [900.0, 1200.0]}
+    assert experiment.reference_trial_s["central"] == 2 * experiment.reference_trial_s["other"]
+    assert rep.estimate_s(experiment, ow_3s5z, done, 2, 99.0) == pytest.approx(3150.0)
+    # CW-QMIX, measured nowhere: the mean term of the algorithms measured (geometric mean of OW's
+    # and QMIX's 3s5z times, each against its own reference).
+    cw_3s5z = rep.trials(experiment, rep.settings(experiment, maps=["3s5z"]), ["cw-qmix"], 1)
+    ref = experiment.reference_trial_s
+    assert rep.estimate_s(experiment, cw_3s5z, done, 2, 99.0) == pytest.approx(
+        ref["central"] * math.sqrt(3150.0 / ref["central"] * 2100.0 / ref["other"]))
 
 
 def test_fewer_env_steps_keep_the_names_scale_the_estimate_and_are_said_first(tmp_path):

@@ -23,7 +23,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -472,14 +472,13 @@ def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[tuple[str
                calibration: float, max_concurrent: int | None = None) -> float:
     """Wall seconds for `todo` on `cores` cores with at most `max_concurrent` trials in flight
     (default: one per core, as the sweep runs them, each asking Ray for one CPU). A trial measured
-    here (`done_s`, `measured_s`: the mean of its algorithm and setting, else of its algorithm in
-    any setting) ran with a core of its own and takes that long again. Any other takes
-    `reference_trial_s` for its env steps, scaled as the trials measured here compare with their
-    own references (the median ratio, of the trial's setting where there are some), or, with none
-    measured, by this machine's `calibration` and its share of the cores (the references are one
-    trial on 2 cores; the calibration reads slow on a busy machine, the measured trials do not).
-    The trials are then packed onto the lanes, longest first, each into the lane that frees up
-    first."""
+    here (`done_s`, `measured_s`: the mean of its algorithm and setting) ran with a core of its own
+    and takes that long again. Any other takes `reference_trial_s` for its env steps times
+    `measured_scale` (how the trials measured here compare with their references, as one factor
+    per algorithm times one per setting), or, with none measured, times this machine's
+    `calibration` and its share of the cores (the references are one trial on 2 cores; the
+    calibration reads slow on a busy machine, the measured trials do not). The trials are then
+    packed onto the lanes, longest first, each into the lane that frees up first."""
     lanes = max(1, min(max_concurrent or cores, cores, len(todo)))
 
     def reference(algo: str, env_steps: int) -> float:
@@ -487,17 +486,14 @@ def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[tuple[str
 
     # The trials measured here have the length of those to run (one length per output folder).
     steps = todo[0].config.train.total_env_steps if todo else 0
-    ratios = {(a, setting): float(np.mean(times)) / reference(a, steps) for (a, setting), times in done_s.items()}
+    scale = measured_scale({cell: float(np.mean(times)) / reference(cell[0], steps) for cell, times in done_s.items()})
     durations = []
     for trial in todo:
         algo, setting = trial.params["algo.name"], trial.params.get("setting", "")
-        measured = (done_s.get((algo, setting))
-                    or [s for (a, _), times in done_s.items() if a == algo for s in times])
-        if measured:
-            durations.append(float(np.mean(measured)))
-        elif ratios:
-            same = [r for (_, s), r in ratios.items() if s == setting]
-            durations.append(reference(algo, steps) * float(np.median(same or list(ratios.values()))))
+        if (algo, setting) in done_s:
+            durations.append(float(np.mean(done_s[algo, setting])))
+        elif scale is not None:
+            durations.append(reference(algo, steps) * scale(algo, setting))
         else:
             durations.append(reference(algo, trial.config.train.total_env_steps) * calibration
                              / REFERENCE_CALIBRATION_S * 2.0 * lanes / cores)
@@ -505,6 +501,30 @@ def estimate_s(experiment: Experiment, todo: list[Trial], done_s: dict[tuple[str
     for seconds in sorted(durations, reverse=True):
         load[load.index(min(load))] += seconds
     return max(load)
+
+
+def measured_scale(ratios: dict[tuple[str, str], float]) -> Callable[[str, str], float] | None:
+    """From measured time / reference time by (algorithm, setting), the factor for any pair: the
+    least-squares fit of log ratio = algorithm term + setting term, so a pair not measured takes its
+    algorithm's term (measured in other settings) and its setting's (measured with other
+    algorithms): OW-QMIX on a map measured only with QMIX scales QMIX's time there as OW's time
+    compares with QMIX's elsewhere. An algorithm or setting measured nowhere takes the mean term
+    of those measured (a geometric mean of their ratios). None when nothing is measured."""
+    if not ratios:
+        return None
+    algos = sorted({a for a, _ in ratios})
+    settings_ = sorted({s for _, s in ratios})
+    design = np.zeros((len(ratios), len(algos) + len(settings_)))  # one-hot algorithm | one-hot setting
+    for row, (a, s) in enumerate(ratios):
+        design[row, algos.index(a)] = design[row, len(algos) + settings_.index(s)] = 1.0
+    terms = np.linalg.lstsq(design, np.log(list(ratios.values())), rcond=None)[0]
+    algo_term = dict(zip(algos, terms[:len(algos)]))
+    setting_term = dict(zip(settings_, terms[len(algos):]))
+    typical_algo, typical_setting = float(np.mean(terms[:len(algos)])), float(np.mean(terms[len(algos):]))
+
+    def scale(algo: str, setting: str) -> float:
+        return math.exp(algo_term.get(algo, typical_algo) + setting_term.get(setting, typical_setting))
+    return scale
 
 
 def describe_grid(experiment: Experiment, chosen: list[Setting], algos: Sequence[str], seeds: int,
