@@ -162,15 +162,45 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_bit_identically(finished
         assert_same_results(out / "trials" / trial_id, finished / "trials" / trial_id)
 
 
+def trial_held_until_stopped(config_data, run_dir, attempt, command, compile_cache):
+    """`run_trial`, except that in trial-001's first attempt `train_run` waits for the sweep's stop
+    (`ray.cancel`: a KeyboardInterrupt in the worker) before it trains. The real trial, 96 steps
+    with its functions in the compile cache, can end inside the tenth of a second a stop takes to
+    reach it (it did, twice, on a loaded machine), and is then rightly `done`."""
+    import wqmix.driver
+    from wqmix.sweep.runner import run_trial
+
+    if attempt > 1 or Path(run_dir).name != "trial-001":
+        return run_trial(config_data, run_dir, attempt, command, compile_cache)
+    train_run = wqmix.driver.train_run
+
+    def held(*args, **kwargs):
+        # Short sleeps: Ray's stop raises in the worker between bytecodes, never inside one long
+        # sleep. It comes in well under a second (the test checks it did).
+        for _ in range(6000):
+            time.sleep(0.1)
+        return train_run(*args, **kwargs)
+
+    wqmix.driver.train_run = held  # run_trial imports it when called; Ray reuses this worker after
+    try:
+        return run_trial(config_data, run_dir, attempt, command, compile_cache)
+    finally:
+        wqmix.driver.train_run = train_run
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_ctrl_c_or_kill_leaves_unfinished_trials_pending_and_a_rerun_runs_only_those(finished, tmp_path, monkeypatch,
                                                                                    stop_signal):
+    import ray.cloudpickle
+
+    from wqmix.sweep import runner
     from wqmix.sweep.runner import SweepInterrupted, run_sweep
 
     out = tmp_path / "interrupted"
     spec = spec_with(LRS[:2])
-    # Ctrl-C (or `kill`) in the driver once trial-001 is running, sent from the driver's own loop
-    # (its `ray.wait`), so the signal lands inside the sweep's loop whatever the timing. Python's
+    # Ctrl-C (or `kill`) in the driver once trial-001 is running in its worker (held there before
+    # it trains: `trial_held_until_stopped`), sent from the driver's own loop (its `ray.wait`), so
+    # the signal lands inside the sweep's loop whatever the timing. Python's
     # Ctrl-C handler is installed only when SIGINT is not ignored at start, and a shell starts
     # background jobs (`cmd &`) with it ignored: the test installs it, as an interactive shell has
     # it. SIGTERM is left as `ray.init` set it (an exit): the sweep itself must turn it into a stop.
@@ -179,26 +209,32 @@ def test_ctrl_c_or_kill_leaves_unfinished_trials_pending_and_a_rerun_runs_only_t
     wait = ray.wait
 
     def wait_then_interrupt(*args, **kwargs):
-        # As soon as trial-001 is submitted: once its compiled functions come from the cache, the
-        # tiny trial can end within a chunk of its worker.json appearing, before a stop could land.
-        if not sent and (out / "sweep.json").is_file() and \
-                Manifest.read(out).trials["trial-001"]["status"] == "running":
-            sent.append(True)
+        if not sent and (out / "trials" / "trial-001" / "worker.json").is_file():
+            sent.append(time.monotonic())
             # Without the sweep's own handler SIGTERM would exit (Ray's) or end pytest: fail cleanly.
             assert signal.getsignal(stop_signal) not in (signal.SIG_DFL, signal.SIG_IGN, sigterm_before), "no stop"
             os.kill(os.getpid(), stop_signal)
             time.sleep(0.1)  # the handler raises KeyboardInterrupt here, in the main thread
         return wait(*args, **kwargs)
 
-    sent: list[bool] = []
+    sent: list[float] = []
     monkeypatch.setattr(ray, "wait", wait_then_interrupt)
+    real_run_trial = runner.run_trial
+    monkeypatch.setattr(runner, "run_trial", trial_held_until_stopped)
+    module = sys.modules[__name__]
+    ray.cloudpickle.register_pickle_by_value(module)  # the workers cannot import this test module
     try:
         with pytest.raises(SweepInterrupted):
             run_sweep(spec, out, max_concurrent=1)  # one at a time: trial-000 is done when trial-001 starts
     finally:
         signal.signal(signal.SIGINT, previous)
+        ray.cloudpickle.unregister_pickle_by_value(module)
     monkeypatch.setattr(ray, "wait", wait)
-    assert sent and signal.getsignal(signal.SIGTERM) is sigterm_before  # the sweep's handler is gone after it
+    monkeypatch.setattr(runner, "run_trial", real_run_trial)  # the rerun trains trial-001
+    # The held trial ended at the stop (cancelled in its worker), not when the sweep gave up on it.
+    assert sent and time.monotonic() - sent[0] < runner.STOP_GRACE_S / 4
+    assert not (out / "trials" / "trial-001" / "summary.json").exists()
+    assert signal.getsignal(signal.SIGTERM) is sigterm_before  # the sweep's handler is gone after it
     trials = Manifest.read(out).trials
     assert trials["trial-000"]["status"] == "done" and trials["trial-001"]["status"] == "pending"
     first_summary = (out / "trials" / "trial-000" / "summary.json").stat().st_mtime_ns
