@@ -377,6 +377,26 @@ def check_disk_space(out_dir: Path, states: TrainState, keep: int) -> None:
                       "free some space or lower log.keep_checkpoints")
 
 
+def restore_checkpoint(run_dir: Path, trainer: Trainer, checkpoint: int | None = None) -> tuple[int, TrainState]:
+    """(env step, training states with a leading seed axis) of the run's latest checkpoint, or of
+    the one at env step `checkpoint`; `trainer` built from the run's config.json. OSError where
+    there is none."""
+    config = trainer.config
+    checkpointer = Checkpointer(run_dir, keep=config.log.keep_checkpoints)
+    try:
+        steps = checkpointer.all_steps()
+        if not steps:
+            raise OSError(f"{run_dir} has no checkpoint to evaluate")
+        step = steps[-1] if checkpoint is None else checkpoint
+        if step not in steps:
+            raise OSError(f"{run_dir} has no checkpoint at env step {step}; it has {', '.join(map(str, steps))}")
+        like = jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds))
+        states, _ = checkpointer.restore(step, like)
+    finally:
+        checkpointer.close()
+    return step, states
+
+
 def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None = None,
              console: Console | None = None, render: Path | None = None,
              command: list[str] | None = None) -> dict[str, Any]:
@@ -403,18 +423,7 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
         if render.suffix.lower() not in (".png", ".gif"):
             raise ValueError(f"the render file must end with .png or .gif, got {render.name!r}")
         check_renderable(trainer.env)
-    checkpointer = Checkpointer(run_dir, keep=config.log.keep_checkpoints)
-    try:
-        steps = checkpointer.all_steps()
-        if not steps:
-            raise OSError(f"{run_dir} has no checkpoint to evaluate")
-        step = steps[-1] if checkpoint is None else checkpoint
-        if step not in steps:
-            raise OSError(f"{run_dir} has no checkpoint at env step {step}; it has {', '.join(map(str, steps))}")
-        like = jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds))
-        states, _ = checkpointer.restore(step, like)
-    finally:
-        checkpointer.close()
+    step, states = restore_checkpoint(run_dir, trainer, checkpoint)
     num_episodes = episodes or config.log.test_episodes
     runner = (HostRunner(trainer, config.env.make, config.num_seeds)
               if isinstance(trainer.env, HostEnvironment) else None)
