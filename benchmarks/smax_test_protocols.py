@@ -37,7 +37,7 @@ import numpy as np
 from wqmix.config import from_dict
 from wqmix.driver import restore_checkpoint
 from wqmix.evaluate import greedy_episodes
-from wqmix.run_dir import write_json_atomic
+from wqmix.run_dir import git_provenance, write_json_atomic
 from wqmix.train import Trainer
 
 JAXMARL_TEST_NUM_ENVS = 512
@@ -109,8 +109,9 @@ def main() -> None:
               f"({row['logged_final_battles']}) | {row['whole_win_rate']:.3f} ± {row['whole_standard_error']:.3f} "
               f"({row['whole_won']}/{row['whole_battles']}, {row['whole_mean_length']:.1f}) | {window} |", flush=True)
     if args.out:
-        write_json_atomic(args.out, {"command": "python benchmarks/smax_test_protocols.py " + " ".join(
-            str(p) for p in args.run_dirs) + f" --battles {args.battles} --seed {args.seed}", "rows": rows})
+        command = ["python", "benchmarks/smax_test_protocols.py", *map(str, args.run_dirs), "--battles", str(args.battles),
+                   "--windows", str(args.windows), "--window-steps", str(args.window_steps), "--seed", str(args.seed)]
+        write_json_atomic(args.out, {"command": " ".join(command), "git": git_provenance(), "rows": rows})
 
 
 if __name__ == "__main__":
