@@ -53,6 +53,7 @@ def standard_error(wins: int, battles: int) -> float:
 
 
 def measure(run_dir: Path, key: jax.Array, battles: int, windows: int, window_steps: int) -> dict:
+    """One row of the table: the run's first seed, at its latest checkpoint, by both protocols."""
     config = from_dict(json.loads((run_dir / "config.json").read_text()))
     trainer = Trainer(config)
     step, states = restore_checkpoint(run_dir, trainer)
