@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wqmix.config import from_dict
-from wqmix.driver import restore_checkpoint
+from wqmix.driver import restore_params
 from wqmix.evaluate import greedy_episodes
 from wqmix.run_dir import git_provenance, write_json_atomic
 from wqmix.train import Trainer
@@ -56,8 +56,8 @@ def measure(run_dir: Path, key: jax.Array, battles: int, windows: int, window_st
     """One row of the table: the run's first seed, at its latest checkpoint, by both protocols."""
     config = from_dict(json.loads((run_dir / "config.json").read_text()))
     trainer = Trainer(config)
-    step, states = restore_checkpoint(run_dir, trainer)
-    params = jax.tree_util.tree_map(lambda x: x[0], states.learner.params)  # the run's first seed
+    step, params = restore_params(run_dir, trainer)
+    params = jax.tree_util.tree_map(lambda x: x[0], params)  # the run's first seed
     whole_key, window_key, stream_key = jax.random.split(key, 3)
 
     whole = jax.jit(lambda k: greedy_episodes(trainer, params, k, battles))(whole_key)

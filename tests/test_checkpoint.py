@@ -72,3 +72,28 @@ def test_running_reward_moments_are_saved_and_restored(tiny, tmp_path):
     restored, _ = Checkpointer(tmp_path, keep=2).restore(24, jax.vmap(trainer.init)(seed_keys(0, 2)))
     for got, saved in zip(restored.learner.reward_moments, moments):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(saved))
+
+
+def test_the_parameters_alone_restore_as_the_whole_state_has_them(tiny, tmp_path):
+    """`restore_params` reads only `learner.params`: equal to the whole restore's, from a `like`
+    of shapes alone, and another config's parameters are refused naming the array."""
+    trainer = Trainer(tiny("qmix"))
+    states = jax.vmap(trainer.init)(seed_keys(5, 2))
+    checkpointer = Checkpointer(tmp_path, keep=2)
+    checkpointer.save(40, states, {"n": 1})
+    checkpointer.close()
+
+    like = jax.eval_shape(jax.vmap(trainer.init), seed_keys(0, 2)).learner.params
+    params = Checkpointer(tmp_path, keep=2).restore_params(40, like)
+    saved = jax.tree_util.tree_flatten_with_path(states.learner.params)[0]
+    got = jax.tree_util.tree_flatten_with_path(params)[0]
+    assert [path for path, _ in got] == [path for path, _ in saved] and len(saved) > 4
+    for (_, a), (_, b) in zip(got, saved):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    fresh = jax.vmap(trainer.init)(seed_keys(0, 2)).learner.params  # differs from the saved, so a no-op would fail
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(fresh), jax.tree_util.tree_leaves(params)))
+
+    wider = dataclasses.replace(tiny("qmix"), network=dataclasses.replace(tiny("qmix").network, agent_hidden=16))
+    with pytest.raises(ValueError, match=r"params.*this run's is"):
+        Checkpointer(tmp_path, keep=2).restore_params(40, jax.eval_shape(
+            jax.vmap(Trainer(wider).init), seed_keys(0, 2)).learner.params)

@@ -83,6 +83,23 @@ class Checkpointer:
         leaves = [_saved_leaf(restored["state"], path, leaf) for path, leaf in paths]
         return _from_saved(jax.tree_util.tree_unflatten(treedef, leaves), like), dict(restored["meta"])
 
+    def restore_params(self, step: int, like: Any) -> Any:
+        """Only the learner's parameters saved at `step` (`TrainState.learner.params`), shaped like
+        `like` (arrays or `jax.ShapeDtypeStruct`s, leading seed axis): what evaluating a policy
+        needs. The rest of the state, the replay buffer above all (gigabytes on SMAX), is not
+        read, so an evaluation beside a training run does not double its memory."""
+        item = {"learner": {"params": like}}
+        restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+                item=item, restore_args=restore_args, partial_restore=True)))
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"the checkpoint at {step} holds other parameters than this run's config makes: it was "
+                             f"written by a run with another config or version ({str(e).splitlines()[0][:200]})") from None
+        paths, treedef = jax.tree_util.tree_flatten_with_path(item)
+        leaves = [_saved_leaf(restored["state"], path, leaf) for path, leaf in paths]
+        return jax.tree_util.tree_unflatten(treedef, leaves)["learner"]["params"]
+
     def close(self) -> None:
         self.manager.close()
 

@@ -123,15 +123,16 @@ class TrainingDiverged(RuntimeError):
     """NaN or inf appeared in the loss or the parameters."""
 
 
-def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int, states: TrainState):
-    """evaluate(states, key) -> RolloutStats of greedy test episodes, axes (seeds, episodes).
-    Compiled here, ahead of the first test, for states shaped as `states`."""
+def _evaluator(trainer: Trainer, runner: HostRunner | None, num_episodes: int, params: Any):
+    """evaluate(params, key) -> RolloutStats of greedy test episodes, axes (seeds, episodes), for
+    learner parameters with a leading seed axis. Compiled here, ahead of the first test, for
+    parameters shaped as `params`."""
     if runner is not None:
-        return lambda states, key: runner.greedy_episodes(states.learner.params["agent"], key, num_episodes)
-    num_seeds = states.env_steps.shape[0]
+        return lambda params, key: runner.greedy_episodes(params["agent"], key, num_episodes)
+    num_seeds = jax.tree_util.tree_leaves(params)[0].shape[0]
     episodes = jax.jit(jax.vmap(lambda params, key: greedy_episodes(trainer, params, key, num_episodes)))
-    episodes = episodes.lower(states.learner.params, jax.random.split(jax.random.key(0), num_seeds)).compile()
-    return lambda states, key: episodes(states.learner.params, jax.random.split(key, num_seeds))
+    episodes = episodes.lower(params, jax.random.split(jax.random.key(0), num_seeds)).compile()
+    return lambda params, key: episodes(params, jax.random.split(key, num_seeds))
 
 
 def refuse_a_buffer_that_cannot_fit(trainer: Trainer) -> None:
@@ -232,7 +233,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                       f"{config.log.test_episodes}: {len(tested)} tests of up to {trainer.spec.time_limit} steps "
                       f"must not outnumber the {total:,} training steps")
     with console.status("compiling ..."):
-        evaluate = _evaluator(trainer, runner, num_test_episodes, states)
+        evaluate = _evaluator(trainer, runner, num_test_episodes, states.learner.params)
     release_freed_memory()  # the compiler's temporaries: see wqmix.memory
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     compile_s = time.perf_counter() - t0
@@ -275,7 +276,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
                     rows = chunk_rows(metrics, states, seeds, elapsed_before + time.perf_counter() - t0,
                                       steps_per_s, trainer.env.reports_wins)
                     if stop in tested:
-                        test = evaluate(states, jax.random.fold_in(eval_key, index))
+                        test = evaluate(states.learner.params, jax.random.fold_in(eval_key, index))
                         for i, row in enumerate(rows):
                             row["test_return"] = float(np.mean(test.episode_return[i]))
                             if trainer.env.reports_wins:
@@ -303,7 +304,7 @@ def train_run(config: Config, out_dir: Path, console: Console | None = None,
     run_s = time.perf_counter() - run_start
 
     # Greedy test episodes of the final policy (the matrix game: its learned tables).
-    test_stats = evaluate(states, jax.random.fold_in(eval_key, len(stops)))
+    test_stats = evaluate(states.learner.params, jax.random.fold_in(eval_key, len(stops)))
     if runner is not None:
         runner.close()  # its env worker processes, if any (else they end with this process)
     # From the log, not this call's last rows: a resumed run that had nothing left to train ran no chunk.
@@ -377,10 +378,10 @@ def check_disk_space(out_dir: Path, states: TrainState, keep: int) -> None:
                       "free some space or lower log.keep_checkpoints")
 
 
-def restore_checkpoint(run_dir: Path, trainer: Trainer, checkpoint: int | None = None) -> tuple[int, TrainState]:
-    """(env step, training states with a leading seed axis) of the run's latest checkpoint, or of
-    the one at env step `checkpoint`; `trainer` built from the run's config.json. OSError where
-    there is none."""
+def restore_params(run_dir: Path, trainer: Trainer, checkpoint: int | None = None) -> tuple[int, Any]:
+    """(env step, learner parameters with a leading seed axis) of the run's latest checkpoint, or
+    of the one at env step `checkpoint`, `trainer` built from the run's config.json. Reads the
+    parameters only (`Checkpointer.restore_params`). OSError where there is no such checkpoint."""
     config = trainer.config
     checkpointer = Checkpointer(run_dir, keep=config.log.keep_checkpoints)
     try:
@@ -390,11 +391,10 @@ def restore_checkpoint(run_dir: Path, trainer: Trainer, checkpoint: int | None =
         step = steps[-1] if checkpoint is None else checkpoint
         if step not in steps:
             raise OSError(f"{run_dir} has no checkpoint at env step {step}; it has {', '.join(map(str, steps))}")
-        like = jax.vmap(trainer.init)(seed_keys(config.seed, config.num_seeds))
-        states, _ = checkpointer.restore(step, like)
+        like = jax.eval_shape(jax.vmap(trainer.init), seed_keys(config.seed, config.num_seeds)).learner.params
+        return step, checkpointer.restore_params(step, like)
     finally:
         checkpointer.close()
-    return step, states
 
 
 def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None = None,
@@ -423,12 +423,12 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
         if render.suffix.lower() not in (".png", ".gif"):
             raise ValueError(f"the render file must end with .png or .gif, got {render.name!r}")
         check_renderable(trainer.env)
-    step, states = restore_checkpoint(run_dir, trainer, checkpoint)
+    step, params = restore_params(run_dir, trainer, checkpoint)
     num_episodes = episodes or config.log.test_episodes
     runner = (HostRunner(trainer, config.env.make, config.num_seeds)
               if isinstance(trainer.env, HostEnvironment) else None)
     with console.status(f"evaluating {num_episodes} greedy episodes per seed ..."):
-        stats = _evaluator(trainer, runner, num_episodes, states)(states, jax.random.fold_in(jax.random.key(config.seed), 2))
+        stats = _evaluator(trainer, runner, num_episodes, params)(params, jax.random.fold_in(jax.random.key(config.seed), 2))
     if runner is not None:
         runner.close()
     seeds = [config.seed + i for i in range(config.num_seeds)]
@@ -454,7 +454,7 @@ def eval_run(run_dir: Path, episodes: int | None = None, checkpoint: int | None 
         from wqmix.render import play_greedy_episode, render_episode  # imported here: matplotlib only for --render
 
         with console.status(f"rendering a greedy episode of seed {seeds[0]} ..."):
-            frames = play_greedy_episode(trainer, jax.tree_util.tree_map(lambda x: x[0], states.learner.params["agent"]),
+            frames = play_greedy_episode(trainer, jax.tree_util.tree_map(lambda x: x[0], params["agent"]),
                                          jax.random.fold_in(jax.random.key(config.seed), 3))
             drawn = render_episode(trainer.env, frames, render)
         result["render"] = str(render)
